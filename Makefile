@@ -1,0 +1,50 @@
+# Marquee — the two commands: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+# The venv is rebuilt only when the pins or the package metadata change.
+PIN_HASH := $(shell cat requirements.txt constraints.txt pyproject.toml | sha256sum | cut -c1-16)
+STAMP := $(VENV)/.marquee-installed-$(PIN_HASH)
+export MARQUEE_HOME ?= $(CURDIR)/.marquee
+export DO_NOT_TRACK := 1
+export DBT_SEND_ANONYMOUS_USAGE_STATS := False
+export TF_CPP_MIN_LOG_LEVEL := 2
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: install demo test lint ui serve bench clean-state
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt constraints.txt pyproject.toml
+	@echo ">> bootstrapping $(VENV) (pins changed or first run)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@rm -f $(VENV)/.marquee-installed-*
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
+	@# sqlglotc (pulled in by sqlglot[rs]) breaks Feast's ibis-based DuckDB offline store.
+	$(BIN)/python -m pip uninstall --quiet -y sqlglotc || true
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+demo: install
+	$(BIN)/marquee demo
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+ui: install
+	$(BIN)/marquee ui
+
+serve: install
+	$(BIN)/marquee serve --host 127.0.0.1 --port 8000
+
+bench: install
+	$(BIN)/python -m benchmarks.run
+
+clean-state:
+	rm -rf $(MARQUEE_HOME)
