@@ -1,0 +1,1 @@
+"""Marquee's Dagster code location: assets, checks, resources, jobs, schedules and sensors."""

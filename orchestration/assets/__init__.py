@@ -1,0 +1,1 @@
+"""Assets by stage: ingestion → transform → features → training → evaluation → serving."""

@@ -1,0 +1,33 @@
+"""The one Dagster ``Definitions`` for Marquee: what `dagster dev` and `marquee run` both load."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from marquee.config import MarqueeHome
+from orchestration.assets import ingestion
+from orchestration.assets.transform import build_dbt_assets
+from orchestration.dbt_project import dbt_project, dbt_resource
+from orchestration.jobs import build_jobs
+from orchestration.resources import WarehouseResource
+
+
+def build_definitions(home: MarqueeHome | None = None) -> dg.Definitions:
+    home = (home or MarqueeHome.from_env()).ensure()
+    project = dbt_project(home)
+    dbt_assets_def = build_dbt_assets(project)
+    assets = [*ingestion.ASSETS, dbt_assets_def]
+    return dg.Definitions(
+        assets=assets,
+        asset_checks=[*ingestion.CHECKS],
+        jobs=build_jobs(),
+        resources={
+            "warehouse": WarehouseResource(home=str(home.root)),
+            "dbt": dbt_resource(home, project),
+        },
+        # One DuckDB writer at a time: steps of a run execute one after the other.
+        executor=dg.in_process_executor,
+    )
+
+
+defs = build_definitions()

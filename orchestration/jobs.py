@@ -1,0 +1,19 @@
+"""Jobs named for what they do."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+
+def build_jobs() -> list[dg.UnresolvedAssetJobDefinition]:
+    ingest_job = dg.define_asset_job(
+        "ingest_job",
+        selection=dg.AssetSelection.groups("ingestion"),
+        description="Ingest new landing files into raw.* (quarantine and accounting included).",
+    )
+    transform_job = dg.define_asset_job(
+        "transform_job",
+        selection=dg.AssetSelection.groups("ingestion", "transform"),
+        description="Ingest, then rebuild and test the dbt marts.",
+    )
+    return [ingest_job, transform_job]
