@@ -198,17 +198,31 @@ def _ingest_chunk(
     entity, key = contract.entity, contract.key
     _stage(con, home, contract, files)
     # First occurrence of a key wins (file order, then line); for events a key already in raw
-    # is a duplicate too, while titles and users may be re-sent later as updates.
-    prior = f'OR v."{key}" IN (SELECT "{key}" FROM raw.{entity})' if entity == "events" else ""
+    # is a duplicate too, while titles and users may be re-sent later as updates. Both lookups
+    # are small hash aggregates/joins; the classification itself is a view over the stage.
+    ordinal = "(file_idx::BIGINT * 10000000000 + line_number)"
+    con.execute(
+        f'CREATE OR REPLACE TEMP TABLE _repeated AS SELECT "{key}" AS k, min({ordinal}) AS first '
+        f'FROM _staged WHERE len(reasons) = 0 GROUP BY "{key}" HAVING count(*) > 1'
+    )
+    if entity == "events":
+        con.execute(
+            f'CREATE OR REPLACE TEMP TABLE _prior AS SELECT DISTINCT s."{key}" AS k FROM _staged s '
+            f'SEMI JOIN raw.{entity} r ON s."{key}" = r."{key}" WHERE len(s.reasons) = 0'
+        )
+    else:
+        con.execute("CREATE OR REPLACE TEMP TABLE _prior AS SELECT NULL::VARCHAR AS k LIMIT 0")
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE _classified AS
-        SELECT v.*,
-               CASE WHEN len(reasons) > 0 THEN 'quarantine'
-                    WHEN row_number() OVER (PARTITION BY v."{key}" ORDER BY file_idx, line_number) > 1
-                         {prior} THEN 'duplicate'
+        CREATE OR REPLACE TEMP VIEW _classified AS
+        SELECT s.*,
+               CASE WHEN len(s.reasons) > 0 THEN 'quarantine'
+                    WHEN p.k IS NOT NULL THEN 'duplicate'
+                    WHEN r.k IS NOT NULL AND r.first <> {ordinal} THEN 'duplicate'
                     ELSE 'accept' END AS outcome
-        FROM _staged v
+        FROM _staged s
+        LEFT JOIN _repeated r ON s."{key}" = r.k
+        LEFT JOIN _prior p ON s."{key}" = p.k
         """
     )
     con.execute("BEGIN TRANSACTION")
@@ -224,8 +238,7 @@ def _ingest_chunk(
         columns = ", ".join(f'c."{n}"' for n in contract.names)
         con.execute(
             f"INSERT INTO raw.{entity} SELECT {columns}, f.source_file, c.line_number, f.batch_id, ? "
-            "FROM _classified c JOIN _files f USING (file_idx) WHERE outcome = 'accept' "
-            "ORDER BY c.file_idx, c.line_number",
+            "FROM _classified c JOIN _files f USING (file_idx) WHERE outcome = 'accept'",
             [started],
         )
         con.execute(
@@ -278,6 +291,7 @@ def _ingest_chunk(
         con.execute("ROLLBACK")
         raise
     finally:
-        for table in ("_classified", "_staged", "_files", "_lines", "_rows"):
+        con.execute("DROP VIEW IF EXISTS _classified")
+        for table in ("_staged", "_repeated", "_prior", "_files", "_lines", "_rows"):
             con.execute(f"DROP TABLE IF EXISTS {table}")
     return outcomes

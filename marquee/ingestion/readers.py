@@ -92,7 +92,8 @@ def _line_numbers_sql(source: str, rejected: list[Rejected], header_lines: int) 
     """
     lines = sorted({r.line_number - header_lines for r in rejected if r.line_number})
     gaps = [r - j for j, r in enumerate(lines, start=1)]
-    base = f"(SELECT *, row_number() OVER () AS _k FROM {source})"
+    # The staging table keeps insertion order, so rowid is the surviving row's index: no window.
+    base = f"(SELECT *, rowid + 1 AS _k FROM {source})"
     if not gaps:
         return f"SELECT * EXCLUDE (_k), _k + {header_lines} AS line_number FROM {base}"
     values = ", ".join(f"({g}, {j})" for j, g in enumerate(gaps, start=1))
@@ -161,18 +162,19 @@ def read_jsonl(
     unpacked = ", ".join(f"v[{i}]::VARCHAR AS f{i}" for i in range(1, len(contract.fields) + 1))
     sql = f"""
         WITH numbered AS ({numbered}),
-        checked AS (
+        parsed AS (
             SELECT line_number, raw_text,
-                   CASE WHEN NOT json_valid(raw_text) THEN 'invalid JSON'
-                        WHEN json_type(raw_text) <> 'OBJECT' THEN 'not a JSON object' END AS parse_error
+                   CASE WHEN ltrim(raw_text) ^@ '{{' THEN try(json_extract(raw_text, {paths})) END AS v
             FROM numbered
             WHERE nullif(trim(raw_text), '') IS NOT NULL
         ),
         extracted AS MATERIALIZED (
-            SELECT line_number, raw_text, parse_error, {unpacked}
-            FROM (SELECT line_number, raw_text, parse_error,
-                         CASE WHEN parse_error IS NULL THEN json_extract(raw_text, {paths}) END AS v
-                  FROM checked)
+            SELECT line_number, raw_text,
+                   CASE WHEN v IS NOT NULL THEN NULL
+                        WHEN json_valid(raw_text) THEN 'not a JSON object'
+                        ELSE 'invalid JSON' END AS parse_error,
+                   {unpacked}
+            FROM parsed
         )
         SELECT line_number, raw_text, parse_error, {", ".join(fields)}
         FROM extracted
