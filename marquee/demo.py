@@ -20,13 +20,14 @@ def run_demo(home: MarqueeHome, progress: bool = True) -> int:
     print("\n".join("   " + line for line in summary.lines()))
 
     t1 = time.perf_counter()
-    result = run_assets(home)
+    result = run_assets(home, quiet=True)
     print(f"== run {result.run_id[:8]}: {'succeeded' if result.success else 'FAILED'} "
           f"({time.perf_counter() - t1:.1f}s, {len(result.materialized)} assets materialized)")
     for step in result.failed_steps:
         print(f"   failed step: {step}")
     for check in result.checks_failed:
         print(f"   failed check: {check}")
+    print(f"   dbt and run logs: {home.reports / 'last_run.log'}")
 
     con = connect(home, read_only=True)
     try:

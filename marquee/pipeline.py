@@ -5,6 +5,7 @@ Runs are recorded in ``$MARQUEE_HOME/dagster`` so they show up in the UI afterwa
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 
@@ -42,8 +43,17 @@ class RunSummary:
     checks_failed: list[str]
 
 
-def run_assets(home: MarqueeHome, select: str | None = None, log_level: str = "WARNING") -> RunSummary:
-    """Materialize the selected assets (default: all) in-process from the shared definitions."""
+def run_assets(
+    home: MarqueeHome, select: str | None = None, log_level: str = "WARNING", quiet: bool = False
+) -> RunSummary:
+    """Materialize the selected assets (default: all) in-process from the shared definitions.
+
+    With ``quiet``, dbt's console output goes to ``$MARQUEE_HOME/reports/last_run.log``.
+    """
+    if quiet:
+        home.reports.mkdir(parents=True, exist_ok=True)
+        with (home.reports / "last_run.log").open("w") as log, contextlib.redirect_stdout(log):
+            return run_assets(home, select, log_level, quiet=False)
     prepare_dagster_home(home)
     import dagster as dg
 
