@@ -10,6 +10,7 @@ from orchestration.assets.transform import build_dbt_assets
 from orchestration.dbt_project import dbt_project, dbt_resource
 from orchestration.jobs import build_jobs
 from orchestration.resources import WarehouseResource
+from orchestration.sensors import build_landing_sensor, run_failure_alert_sensor
 
 
 def build_definitions(home: MarqueeHome | None = None) -> dg.Definitions:
@@ -17,10 +18,13 @@ def build_definitions(home: MarqueeHome | None = None) -> dg.Definitions:
     project = dbt_project(home)
     dbt_assets_def = build_dbt_assets(project)
     assets = [*ingestion.ASSETS, dbt_assets_def]
+    jobs = build_jobs()
+    by_name = {job.name: job for job in jobs}
     return dg.Definitions(
         assets=assets,
         asset_checks=[*ingestion.CHECKS],
-        jobs=build_jobs(),
+        jobs=jobs,
+        sensors=[build_landing_sensor(by_name["transform_job"]), run_failure_alert_sensor],
         resources={
             "warehouse": WarehouseResource(home=str(home.root)),
             "dbt": dbt_resource(home, project),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 
-def build_jobs() -> list[dg.UnresolvedAssetJobDefinition]:
+def build_jobs() -> list:
     ingest_job = dg.define_asset_job(
         "ingest_job",
         selection=dg.AssetSelection.groups("ingestion"),
