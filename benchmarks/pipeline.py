@@ -41,8 +41,10 @@ def _run_stage(stage: str, code: str, env: dict[str, str]) -> StageResult:
     return StageResult(stage, round(seconds, 1), round(usage.ru_maxrss / 1024, 0))
 
 
-def bench(size: str, keep: bool = False) -> list[StageResult]:
-    home = Path(tempfile.mkdtemp(prefix=f"marquee-bench-{size}-"))
+def bench(size: str, home: Path | None = None) -> list[StageResult]:
+    """Run the stages into ``home`` (kept) or a temporary home (deleted afterwards)."""
+    keep = home is not None
+    home = home or Path(tempfile.mkdtemp(prefix=f"marquee-bench-{size}-"))
     env = {**os.environ, "MARQUEE_HOME": str(home), "DO_NOT_TRACK": "1"}
     cfg = json.dumps(SIZES[size])
     try:
@@ -85,15 +87,18 @@ def bench(size: str, keep: bool = False) -> list[StageResult]:
             shutil.rmtree(home, ignore_errors=True)
 
 
-def main() -> None:
+def report(size: str, rows: list[StageResult]) -> None:
+    print(json.dumps({"size": size, "stages": [asdict(r) for r in rows]}))
+    for r in rows:
+        print(f"  {r.stage:<10} {r.seconds:>7.1f} s   peak RSS {r.peak_rss_mb:>7.0f} MB")
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size", choices=sorted(SIZES), action="append")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     for size in args.size or ["demo", "10m"]:
-        rows = bench(size)
-        print(json.dumps({"size": size, "stages": [asdict(r) for r in rows]}))
-        for r in rows:
-            print(f"  {r.stage:<10} {r.seconds:>7.1f} s   peak RSS {r.peak_rss_mb:>7.0f} MB")
+        report(size, bench(size))
 
 
 if __name__ == "__main__":

@@ -28,6 +28,9 @@ def run_demo(home: MarqueeHome, progress: bool = True) -> int:
     for check in result.checks_failed:
         print(f"   failed check: {check}")
     print(f"   dbt and run logs: {home.reports / 'last_run.log'}")
+    from marquee.quality.summary import dq_summary
+
+    print(f"== {dq_summary(home, result.run_id)}")
 
     con = connect(home, read_only=True)
     try:

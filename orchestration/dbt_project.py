@@ -27,6 +27,8 @@ def dbt_env(home: MarqueeHome) -> dict[str, str]:
     return {
         "MARQUEE_WAREHOUSE": str(home.warehouse),
         "MARQUEE_HOME": str(home.root),
+        # dagster-dbt writes each invocation's target under DBT_TARGET_PATH (not the repo).
+        "DBT_TARGET_PATH": str(home.dbt / "target"),
         "DO_NOT_TRACK": "1",
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
     }

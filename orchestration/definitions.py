@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from marquee.config import MarqueeHome
-from orchestration.assets import ingestion
+from orchestration.assets import features, ingestion, quality, training
 from orchestration.assets.transform import build_dbt_assets
 from orchestration.dbt_project import dbt_project, dbt_resource
 from orchestration.jobs import build_jobs
@@ -17,17 +17,18 @@ def build_definitions(home: MarqueeHome | None = None) -> dg.Definitions:
     home = (home or MarqueeHome.from_env()).ensure()
     project = dbt_project(home)
     dbt_assets_def = build_dbt_assets(project)
-    assets = [*ingestion.ASSETS, dbt_assets_def]
+    assets = [*ingestion.ASSETS, dbt_assets_def, *features.ASSETS, *training.ASSETS]
     jobs = build_jobs()
     by_name = {job.name: job for job in jobs}
     return dg.Definitions(
         assets=assets,
-        asset_checks=[*ingestion.CHECKS],
+        asset_checks=[*ingestion.CHECKS, *quality.CHECKS, *features.CHECKS],
         jobs=jobs,
         sensors=[build_landing_sensor(by_name["transform_job"]), run_failure_alert_sensor],
         resources={
             "warehouse": WarehouseResource(home=str(home.root)),
             "dbt": dbt_resource(home, project),
+            **features.feast_resources(home),
         },
         # One DuckDB writer at a time: steps of a run execute one after the other.
         executor=dg.in_process_executor,

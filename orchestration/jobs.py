@@ -16,4 +16,14 @@ def build_jobs() -> list:
         selection=dg.AssetSelection.groups("ingestion", "transform"),
         description="Ingest, then rebuild and test the dbt marts.",
     )
-    return [ingest_job, transform_job]
+    refresh_features_job = dg.define_asset_job(
+        "refresh_features_job",
+        selection=dg.AssetSelection.groups("features"),
+        description="Re-export the marts and materialize new feature rows into the online store.",
+    )
+    retrain_job = dg.define_asset_job(
+        "retrain_job",
+        selection=dg.AssetSelection.groups("training"),
+        description="Retrain the retrieval model on the current marts.",
+    )
+    return [ingest_job, transform_job, refresh_features_job, retrain_job]

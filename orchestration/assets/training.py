@@ -1,0 +1,73 @@
+"""Training assets: the two-tower retrieval model (thin wrapper over models.retrieval)."""
+
+import dagster as dg
+
+from orchestration.resources import WarehouseResource
+
+GROUP = "training"
+
+
+def _fmt(value: object) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else ("" if value is None else str(value))
+
+
+def _curve_table(curve: list[dict]) -> str:
+    lines = [
+        "| stage | epoch | loss | val recall@100 | val ndcg@10 | seconds |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in curve:
+        cells = [r.get(k) for k in ("stage", "epoch", "loss", "val_recall@100", "val_ndcg@10", "seconds")]
+        lines.append("| " + " | ".join(_fmt(c) for c in cells) + " |")
+    return "\n".join(lines)
+
+
+class RetrievalTrainingConfig(dg.Config):
+    seed: int = 0
+    evaluate: bool = True
+
+
+@dg.asset(
+    group_name=GROUP,
+    deps=[dg.AssetKey("fct_interactions"), dg.AssetKey("dim_users"), dg.AssetKey("dim_titles")],
+    kinds={"tensorflow", "python"},
+    owners=["team:ml"],
+    description=(
+        "Two-tower retrieval model (Keras 3 on TensorFlow): trained with in-batch softmax and logQ "
+        "correction, early-stopped on a later time slice, evaluated against popularity and item "
+        "co-occurrence on the held-out slice, refit on all data and saved as a new version under "
+        "`$MARQUEE_HOME/models/retrieval/` (user tower as NumPy, title embeddings, exact top-K index)."
+    ),
+)
+def retrieval_model(
+    context: dg.AssetExecutionContext, config: RetrievalTrainingConfig, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    from models.retrieval.config import RetrievalConfig
+    from models.retrieval.evaluate import format_table
+    from models.retrieval.train import train_retrieval
+
+    home = warehouse.marquee_home
+    out = train_retrieval(
+        home.warehouse,
+        home.models / "retrieval",
+        RetrievalConfig(seed=config.seed),
+        evaluate=config.evaluate,
+        on_epoch=lambda row: context.log.info(f"epoch {row}"),
+    )
+    manifest = out["manifest"]
+    metadata: dict = {
+        "version": out["version"],
+        "path": dg.MetadataValue.path(str(out["path"])),
+        "learning_curve": dg.MetadataValue.md(_curve_table(manifest.get("learning_curve", []))),
+        "learning_curve_json": dg.MetadataValue.json(manifest.get("learning_curve", [])),
+    }
+    if out.get("evaluation"):
+        metadata["holdout_metrics"] = dg.MetadataValue.md(format_table(out["evaluation"]))
+        two_tower = out["evaluation"].get("models", {}).get("two_tower", {})
+        for key in ("recall@100", "ndcg@10"):
+            if key in two_tower:
+                metadata[f"two_tower_{key}"] = float(two_tower[key])
+    return dg.MaterializeResult(metadata=metadata)
+
+
+ASSETS = [retrieval_model]
