@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from marquee.plots import bar_chart_svg, line_chart_svg, svg_markdown
 from orchestration.resources import WarehouseResource
 
 GROUP = "training"
@@ -55,14 +56,29 @@ def retrieval_model(
         on_epoch=lambda row: context.log.info(f"epoch {row}"),
     )
     manifest = out["manifest"]
+    curve = [r for r in manifest.get("learning_curve", []) if r.get("stage") != "final"]
+    plot = line_chart_svg(
+        {
+            "loss": [r.get("loss") for r in curve],
+            "val recall@100": [r.get("val_recall@100") for r in curve],
+            "val ndcg@10": [r.get("val_ndcg@10") for r in curve],
+        },
+        title="Two-tower learning curve (early-stopping run)",
+    )
     metadata: dict = {
         "version": out["version"],
         "path": dg.MetadataValue.path(str(out["path"])),
+        "learning_curve_plot": dg.MetadataValue.md(svg_markdown(plot, "learning curve")),
         "learning_curve": dg.MetadataValue.md(_curve_table(manifest.get("learning_curve", []))),
         "learning_curve_json": dg.MetadataValue.json(manifest.get("learning_curve", [])),
     }
     if out.get("evaluation"):
+        models = out["evaluation"].get("models", {})
         metadata["holdout_metrics"] = dg.MetadataValue.md(format_table(out["evaluation"]))
+        recall = {name: float(m["recall@100"]) for name, m in models.items() if "recall@100" in m}
+        metadata["holdout_recall_plot"] = dg.MetadataValue.md(
+            svg_markdown(bar_chart_svg(recall, "Hold-out recall@100"), "recall@100 by model")
+        )
         two_tower = out["evaluation"].get("models", {}).get("two_tower", {})
         for key in ("recall@100", "ndcg@10"):
             if key in two_tower:
