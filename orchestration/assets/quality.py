@@ -316,4 +316,43 @@ def marts_monitors(
     yield from _run(context, warehouse, config, selected, produce)
 
 
-CHECKS = [raw_events_gx_suite, raw_quarantine_rate, marts_gx_suites, marts_monitors]
+# Columns every training row must carry (catalogue attributes); behavioural features are
+# legitimately NULL before a user's first full day (point-in-time), so they are not required.
+TRAINING_REQUIRED_FEATURES = ["title_content__genres", "title_content__kind", "title_content__in_catalogue"]
+
+
+@dg.asset_check(
+    asset="training_dataset",
+    name="training_set_suite",
+    blocking=True,
+    description=(
+        "GX suite on the point-in-time training set: not empty, label in {0, 1} with a positive "
+        "rate within bounds, required catalogue features present, no row after the data cutoff "
+        "(the latest interaction in the marts)."
+    ),
+)
+def training_set_suite(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, config: DataQualityConfig
+) -> dg.AssetCheckResult:
+    def produce(cfg, connect):
+        import pandas as pd
+
+        from marquee.features.paths import training_dir
+
+        path = training_dir(warehouse.marquee_home) / "interactions.parquet"
+        frame = pd.read_parquet(path)
+        with connect() as con:
+            (cutoff,) = con.execute(
+                "SELECT max(last_interaction_ts) FROM marts.fct_interactions"
+            ).fetchone()
+        yield q.training_set(
+            frame, cfg, label="label", features=TRAINING_REQUIRED_FEATURES,
+            cutoff=pd.Timestamp(cutoff, tz="UTC").to_pydatetime(), asset="training_dataset",
+            home=warehouse.marquee_home,
+        )
+
+    (result,) = _run(context, warehouse, config, [("training_dataset", "training_set_suite")], produce)
+    return result
+
+
+CHECKS = [raw_events_gx_suite, raw_quarantine_rate, marts_gx_suites, marts_monitors, training_set_suite]
