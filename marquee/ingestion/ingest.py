@@ -20,12 +20,19 @@ import duckdb
 
 from marquee.config import ENTITIES, MarqueeHome
 from marquee.contracts import CONTRACTS, EntityContract
-from marquee.ingestion.readers import READERS, FileUnreadable, Rejected, file_format
+from marquee.ingestion.readers import (
+    READERS,
+    FileUnreadable,
+    Rejected,
+    file_format,
+    jsonl_rows_sql,
+    load_jsonl_lines,
+)
 from marquee.ingestion.schema import RAW_DDL
 from marquee.ingestion.validation import validated_select
 
 # Files are committed in chunks of at most this many bytes on disk (compressed size).
-CHUNK_BYTES = 512 * 1024 * 1024
+CHUNK_BYTES = 256 * 1024 * 1024
 
 
 @dataclass
@@ -78,6 +85,7 @@ def connect(home: MarqueeHome, read_only: bool = False) -> duckdb.DuckDBPyConnec
     home.root.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(home.warehouse), read_only=read_only)
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
     if not read_only:
         ensure_raw_schema(con)
     return con
@@ -154,16 +162,20 @@ def _chunks(pending: list[_Pending]) -> Iterator[list[_Pending]]:
 def _stage(
     con: duckdb.DuckDBPyConnection, home: MarqueeHome, contract: EntityContract, files: list[_Pending]
 ) -> None:
-    """Read and validate each file into ``_staged``; record whole-file failures.
+    """Read and validate every file of the chunk into ``_staged``; record whole-file failures.
 
     Parsing happens here, outside the transaction: a reader error must not abort it. Only
-    typed values are kept, plus the raw text of rows that will be quarantined.
+    typed values are kept, plus the raw text of rows that will be quarantined. JSON Lines
+    files are read line by line per file, then parsed and validated together in one
+    statement (a single small file would keep DuckDB on one core).
     """
     typed = ", ".join(f'"{n}"' for n in contract.names)
+    keep = f"line_number, CASE WHEN len(reasons) > 0 THEN raw_text END, reasons, {typed}"
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _staged AS SELECT 0 AS file_idx, 0::BIGINT AS line_number, "
         f"NULL::VARCHAR AS raw_text, []::VARCHAR[] AS reasons, {typed} FROM raw.{contract.entity} LIMIT 0"
     )
+    jsonl_parts: list[str] = []
     with tempfile.TemporaryDirectory(dir=home.root, prefix=".ingest-") as scratch:
         for idx, item in enumerate(files):
             if item.fmt is None:
@@ -176,19 +188,30 @@ def _stage(
                 item.error = "empty file"
                 continue
             try:
-                read = READERS[item.fmt](con, item.path, contract, Path(scratch))
-                con.execute(
-                    f"INSERT INTO _staged SELECT {idx}, line_number, "
-                    "CASE WHEN len(reasons) > 0 THEN raw_text END, reasons, "
-                    f"{typed} FROM ({validated_select(contract, '(' + read.sql + ')')})"
-                )
+                if item.fmt == "jsonl":
+                    rejected, numbered = load_jsonl_lines(con, item.path, Path(scratch), f"_lines_{idx}")
+                    jsonl_parts.append(f"SELECT {idx} AS file_idx, line_number, raw_text FROM ({numbered})")
+                else:
+                    read = READERS[item.fmt](con, item.path, contract, Path(scratch))
+                    rejected = read.rejected
+                    con.execute(
+                        f"INSERT INTO _staged SELECT {idx}, {keep} "
+                        f"FROM ({validated_select(contract, '(' + read.sql + ')')})"
+                    )
             except FileUnreadable as exc:
                 item.error = str(exc)
                 continue
             except duckdb.Error as exc:
                 item.error = f"cannot read file: {str(exc).strip().splitlines()[0]}"
                 continue
-            item.rejected = read.rejected
+            item.rejected = rejected
+    if jsonl_parts:
+        con.execute("CREATE OR REPLACE TEMP TABLE _jsonl AS " + "\nUNION ALL\n".join(jsonl_parts))
+        for idx in range(len(files)):
+            con.execute(f"DROP TABLE IF EXISTS _lines_{idx}")
+        rows = "(" + jsonl_rows_sql(contract, "_jsonl") + ")"
+        con.execute(f"INSERT INTO _staged SELECT file_idx, {keep} FROM ({validated_select(contract, rows)})")
+        con.execute("DROP TABLE _jsonl")
 
 
 def _ingest_chunk(

@@ -121,12 +121,18 @@ def _recover_truncated_gzip(path: Path, scratch: Path) -> tuple[Path, str | None
     return out, partial
 
 
-def read_jsonl(
-    con: duckdb.DuckDBPyConnection, path: Path, contract: EntityContract, scratch: Path
-) -> ReadResult:
+def load_jsonl_lines(
+    con: duckdb.DuckDBPyConnection, path: Path, scratch: Path, table: str
+) -> tuple[list[Rejected], str]:
+    """Read a JSON Lines file into ``table`` as whole lines.
+
+    Returns the lines DuckDB rejected (bad encoding, a damaged gzip tail) and a SELECT of
+    ``line_number, raw_text`` over the table. Parsing is left to :func:`jsonl_rows_sql`, which
+    runs over many files at once so DuckDB can use every core.
+    """
     extra: list[Rejected] = []
     try:
-        _load_lines(con, path)
+        _load_lines(con, path, table)
     except duckdb.Error as exc:
         if not (path.name.lower().endswith(".gz") and "gzip" in str(exc).lower()):
             raise FileUnreadable(f"cannot read as JSON Lines: {_first_line(exc)}") from exc
@@ -140,13 +146,19 @@ def read_jsonl(
             )
         )
         try:
-            _load_lines(con, recovered)
+            _load_lines(con, recovered, table)
         finally:
             recovered.unlink(missing_ok=True)
     rejected = _collect_rejects(con) + extra
-    numbered = _line_numbers_sql("_lines", rejected, header_lines=0)
-    # One JSON pass per line: every field's raw JSON value. A value's type is read off its
-    # first character and strings are unquoted without a second parse.
+    return rejected, _line_numbers_sql(table, rejected, header_lines=0)
+
+
+def jsonl_rows_sql(contract: EntityContract, source: str) -> str:
+    """Uniform landing rows from ``source`` (``file_idx, line_number, raw_text``).
+
+    One JSON pass per line extracts every field's raw JSON value; a value's type is read off
+    its first character and strings are unquoted without a second parse.
+    """
     paths = "[" + ", ".join(_sql_str("$." + f.name) for f in contract.fields) + "]"
     fields = []
     for i, f in enumerate(contract.fields, 1):
@@ -160,26 +172,24 @@ def read_jsonl(
             f"WHEN {v} = 'null' THEN 'NULL' WHEN {v} IS NOT NULL THEN 'NUMBER' END AS {f.name}__j"
         )
     unpacked = ", ".join(f"v[{i}]::VARCHAR AS f{i}" for i in range(1, len(contract.fields) + 1))
-    sql = f"""
-        WITH numbered AS ({numbered}),
-        parsed AS (
-            SELECT line_number, raw_text,
+    return f"""
+        WITH parsed AS (
+            SELECT file_idx, line_number, raw_text,
                    CASE WHEN ltrim(raw_text) ^@ '{{' THEN try(json_extract(raw_text, {paths})) END AS v
-            FROM numbered
+            FROM {source}
             WHERE nullif(trim(raw_text), '') IS NOT NULL
         ),
         extracted AS MATERIALIZED (
-            SELECT line_number, raw_text,
+            SELECT file_idx, line_number, raw_text,
                    CASE WHEN v IS NOT NULL THEN NULL
                         WHEN json_valid(raw_text) THEN 'not a JSON object'
                         ELSE 'invalid JSON' END AS parse_error,
                    {unpacked}
             FROM parsed
         )
-        SELECT line_number, raw_text, parse_error, {", ".join(fields)}
+        SELECT file_idx, line_number, raw_text, parse_error, {", ".join(fields)}
         FROM extracted
         """
-    return ReadResult(rejected, sql)
 
 
 def _csv_header(path: Path) -> list[str]:
@@ -271,7 +281,8 @@ def read_parquet(
     return ReadResult([], sql)
 
 
-READERS = {"jsonl": read_jsonl, "csv": read_csv, "parquet": read_parquet}
+# Per-file readers; JSON Lines go through load_jsonl_lines + jsonl_rows_sql in batches.
+READERS = {"csv": read_csv, "parquet": read_parquet}
 
 
 def _clear_rejects(con: duckdb.DuckDBPyConnection) -> None:
@@ -280,11 +291,11 @@ def _clear_rejects(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("DROP TABLE IF EXISTS reject_scans")
 
 
-def _load_lines(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+def _load_lines(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> None:
     _clear_rejects(con)
     compression = "gzip" if path.name.lower().endswith(".gz") else "none"
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _lines AS SELECT raw_text FROM "
+        f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT raw_text FROM "
         f"read_csv({_sql_str(str(path))}, columns={{'raw_text': 'VARCHAR'}}, "
         f"delim={_LINE_DELIM}, quote='', escape='', header=false, auto_detect=false, "
         f"store_rejects=true, compression='{compression}')"
