@@ -43,4 +43,21 @@ def run_demo(home: MarqueeHome, progress: bool = True) -> int:
             print(f"   {n:>8,}  {reason}")
     finally:
         con.close()
+    _print_retrieval(home)
     return 0 if result.success else 1
+
+
+def _print_retrieval(home: MarqueeHome) -> None:
+    """Hold-out metrics of the newest retrieval version, models side by side."""
+    from models.retrieval.artifacts import list_versions, read_manifest
+
+    versions = list_versions(home.models / "retrieval")
+    if not versions:
+        print("== retrieval: no model trained in this run")
+        return
+    manifest = read_manifest(versions[-1])
+    print(f"== retrieval model {manifest.get('version')} — hold-out metrics (later time slice)")
+    cols = ("recall@10", "recall@100", "recall@200", "ndcg@10", "coverage@100")
+    print("   " + f"{'model':<20}" + "".join(f"{c:>14}" for c in cols))
+    for name, metrics in (manifest.get("metrics") or {}).items():
+        print("   " + f"{name:<20}" + "".join(f"{metrics.get(c, float('nan')):>14.4f}" for c in cols))
