@@ -22,7 +22,11 @@ from models.retrieval.artifacts import (  # noqa: E402
     save_artifacts,
 )
 from models.retrieval.config import RetrievalConfig  # noqa: E402
-from models.retrieval.data import load_interactions, make_interaction_data  # noqa: E402
+from models.retrieval.data import (  # noqa: E402
+    interaction_data_from_training_set,
+    load_interactions,
+    make_interaction_data,
+)
 from models.retrieval.evaluate import build_targets, evaluate_split  # noqa: E402
 from models.retrieval.features import sequential_histories  # noqa: E402
 from models.retrieval.index import exact_top_k  # noqa: E402
@@ -137,7 +141,7 @@ def test_sequential_history_is_strictly_earlier():
     assert hist.tolist() == [[0, 0, 0], [0, 0, 5], [0, 0, 5], [0, 0, 0], [5, 6, 7]]
 
 
-def test_load_interactions_from_a_warehouse(tmp_path):
+def _tiny_warehouse(tmp_path):
     path = tmp_path / "warehouse.duckdb"
     con = duckdb.connect(str(path))
     con.execute("create schema marts; create schema staging")
@@ -166,6 +170,11 @@ def test_load_interactions_from_a_warehouse(tmp_path):
            ('u2', null, date '2026-01-02')) t(user_id, device, event_date)"""
     )
     con.close()
+    return path
+
+
+def test_load_interactions_from_a_warehouse(tmp_path):
+    path = _tiny_warehouse(tmp_path)
     d = load_interactions(path)
     assert d.interactions["title_id"].tolist() == ["t1", "t2", "t1"]
     assert d.interactions["is_positive"].tolist() == [True, False, True]
@@ -177,6 +186,71 @@ def test_load_interactions_from_a_warehouse(tmp_path):
     assert d.device_days[["user_id", "device", "n_events"]].values.tolist() == [["u1", "tv", 2]]
     assert len(d.source["fingerprint"]) == 16
     duckdb.connect(str(path)).close()  # the loader closed its connection
+
+
+def test_interactions_from_the_feast_training_set(tmp_path):
+    """Interactions are the training set's real rows (positives = its label=1 rows), user
+    attributes come from its Feast columns point-in-time, demographics and titles from the marts."""
+    path = _tiny_warehouse(tmp_path)
+    utc = lambda s: pd.Timestamp(s, tz="UTC")  # noqa: E731
+    frame = pd.DataFrame(
+        {
+            "user_id": ["u1", "u1", "u1", "u2", "u2"],
+            "title_id": ["t1", "t3", "t2", "t1", "t2"],
+            "event_timestamp": [
+                utc("2026-01-01 10:00"),
+                utc("2026-01-01 10:00"),
+                utc("2026-01-02 10:00"),
+                utc("2026-01-03 10:00"),
+                utc("2026-01-03 10:00"),
+            ],
+            "label": [1, 0, 0, 1, 0],
+            "interaction_strength": [1.5, 0.0, -0.5, 1.0, 0.0],
+            "sampled_negative": [False, True, False, False, True],
+            "user_engagement__lifetime_interactions": [None, None, 3, 0, 0],
+            "user_engagement__interactions_30d": [None, None, 25, 0, 0],
+            "user_engagement__primary_device_30d": [None, None, "tv", None, None],
+            "user_genre_affinity__top_genres": [None, None, ["Drama", "Comedy"], [], []],
+            "title_content__genres": [["Drama"], ["Drama"], [], ["Drama"], []],
+        }
+    )
+    parquet = tmp_path / "interactions.parquet"
+    frame.to_parquet(parquet)
+    d = interaction_data_from_training_set(parquet, path)
+    real = frame[~frame["sampled_negative"]]
+    got = d.interactions
+    assert list(zip(got["user_id"], got["title_id"], strict=True)) == list(
+        zip(real["user_id"], real["title_id"], strict=True)
+    )
+    expected_ts = real["event_timestamp"].dt.tz_convert(None).astype("datetime64[ns]")
+    assert (got["ts"].to_numpy() == expected_ts.to_numpy()).all()
+    positives = got[got["is_positive"]]
+    labelled = frame[frame["label"] == 1]
+    assert (
+        positives[["user_id", "title_id"]].values.tolist()
+        == labelled[["user_id", "title_id"]].values.tolist()
+    )
+    only = interaction_data_from_training_set(parquet, path, positives_only=True)
+    assert (
+        only.interactions[["user_id", "title_id"]].values.tolist()
+        == labelled[["user_id", "title_id"]].values.tolist()
+    )
+    # Same rows as the marts give the same snapshot fingerprint.
+    assert d.source["fingerprint"] == load_interactions(path).source["fingerprint"]
+    assert d.source["kind"] == "feast_training_set" and d.source["training_set_rows"] == 5
+
+    # Latest Feast values per user; demographics from dim_users; nulls -> unknown (None).
+    u = d.users.set_index("user_id")
+    assert u.loc["u1", "top_genre"] == "Drama" and u.loc["u1", "second_genre"] == "Comedy"
+    assert u.loc["u1", "engagement_level"] == "1-9" and u.loc["u1", "activity_30d"] == "20-59"
+    assert u.loc["u1", "primary_device"] == "tv" and u.loc["u1", "country"] == "DE"
+    assert u.loc["u2", "engagement_level"] == "0" and u.loc["u2", "top_genre"] is None
+    assert u.loc["u2", "primary_device"] is None and u.loc["u2", "age_bucket"] is None
+    # Point in time: before u1's second row, only the all-null first snapshot is known.
+    early = d.as_of("2026-01-02 10:00").users.set_index("user_id")
+    assert early.loc["u1", "top_genre"] is None and early.loc["u1", "engagement_level"] is None
+    assert early.loc["u1", "country"] == "DE" and early.loc["u2", "engagement_level"] is None
+    assert d.as_of(None) is d and load_interactions(path).as_of("2026-01-02") is not None
 
 
 # ----------------------------------------------------------------------------- baselines

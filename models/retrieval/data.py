@@ -1,8 +1,10 @@
-"""Training data for the retrieval stage, read from the warehouse marts.
+"""Training data for the retrieval stage: the Feast point-in-time training set, or the marts.
 
-`load_interactions(warehouse_path)` is the one place that knows where the data comes from; it
-returns an `InteractionData` of plain pandas frames. Swapping the source (e.g. for the Feast
-point-in-time training set) means writing another function that returns the same object.
+Two loaders return the same `InteractionData` of plain pandas frames:
+`interaction_data_from_training_set(parquet_path, warehouse_path)` (what the Dagster asset uses:
+interactions and point-in-time user features from the Feast training set, demographics and
+titles from the marts) and `load_interactions(warehouse_path)` (the marts only; every Feast
+user field is then 'unknown').
 
 What is used, and why it does not leak:
 - ``interactions``: one row per user x title from ``marts.fct_interactions``; the time of a row
@@ -17,12 +19,16 @@ What is used, and why it does not leak:
   columns cover all time and are not used; popularity is recomputed as of a cutoff.
 - ``device_days``: events per user x device x day from ``staging.stg_events`` (empty when the
   warehouse has no device data, e.g. MovieLens).
+- ``user_snapshots`` (Feast training set only): `FEAST_USER_FIELDS` per (user, event_timestamp)
+  row, each joined by Feast from snapshots valid before that time. ``users`` holds the latest;
+  `InteractionData.as_of` takes those strictly before a cutoff, so hold-out evaluation never
+  sees features computed from the held-out slice.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +36,26 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-USER_FIELDS = ("age_bucket", "gender", "occupation", "country", "plan")
+DEMOGRAPHIC_FIELDS = ("age_bucket", "gender", "occupation", "country", "plan")
+"""Static user attributes, from ``marts.dim_users``."""
+
+FEAST_USER_FIELDS = (
+    "top_genre",
+    "second_genre",
+    "engagement_level",
+    "activity_30d",
+    "primary_device",
+)
+"""User attributes derived from Feast feature columns (point-in-time; see `feast_user_fields`).
+Empty ('unknown') when the data comes straight from the warehouse."""
+
+USER_FIELDS = (*DEMOGRAPHIC_FIELDS, *FEAST_USER_FIELDS)
 """Categorical user attributes used by the user tower (missing ones are simply 'unknown')."""
+
+ENGAGEMENT_EDGES = (1, 10, 30, 100, 300)
+"""Bucket edges of lifetime engagement events (``engagement_level``)."""
+ACTIVITY_EDGES = (1, 5, 20, 60)
+"""Bucket edges of engagement events in the last 30 days (``activity_30d``)."""
 
 _UNKNOWN_VALUES = {"", "unknown", "none", "nan", "null"}
 
@@ -47,6 +71,9 @@ class InteractionData:
         ``kind``, ``language`` (str or None), ``in_catalogue`` (bool); sorted by title_id. The
         catalogue retrieval ranks over.
     device_days: ``user_id``, ``device``, ``day`` (datetime64[ns]), ``n_events``.
+    user_snapshots: point-in-time user attributes (``user_id``, ``ts`` and some of
+        `FEAST_USER_FIELDS`), e.g. from a Feast training set, or None. ``users`` then holds
+        each user's latest snapshot; `as_of` picks the latest one strictly before a cutoff.
     source: where the data came from and a fingerprint (recorded with every model version).
     """
 
@@ -64,6 +91,18 @@ class InteractionData:
         )
     )
     source: dict[str, Any] = field(default_factory=dict)
+    user_snapshots: pd.DataFrame | None = None
+
+    def as_of(self, cutoff: Any) -> InteractionData:
+        """The same data with each user's snapshot attributes as known strictly before
+        ``cutoff`` (None: the latest); users with no earlier snapshot get 'unknown'. Without
+        snapshots, ``self`` unchanged. Keeps hold-out evaluation free of later features."""
+        snaps = self.user_snapshots
+        if snaps is None or cutoff is None:
+            return self
+        cut = np.datetime64(pd.Timestamp(cutoff).to_datetime64(), "ns")
+        users = _apply_snapshots(self.users, snaps[snaps["ts"].to_numpy() < cut])
+        return replace(self, users=users)
 
     @property
     def timestamps(self) -> np.ndarray:
@@ -91,12 +130,14 @@ def make_interaction_data(
     titles: pd.DataFrame | None = None,
     device_days: pd.DataFrame | None = None,
     source: dict[str, Any] | None = None,
+    user_snapshots: pd.DataFrame | None = None,
 ) -> InteractionData:
-    """Normalise frames into an `InteractionData` (used by the loader and by tests).
+    """Normalise frames into an `InteractionData` (used by the loaders and by tests).
 
     ``interactions`` needs user_id, title_id, ts; strength / is_positive default to 1 / True.
     Users and titles missing from the side tables are added with unknown attributes, so every
-    interaction has a user row and a catalogue row.
+    interaction has a user row and a catalogue row. ``user_snapshots`` (user_id, ts, some of
+    `FEAST_USER_FIELDS`): point-in-time attributes; each user's latest one fills ``users``.
     """
     df = interactions.copy()
     df["user_id"] = df["user_id"].astype(str)
@@ -125,6 +166,17 @@ def make_interaction_data(
             u[name] = u[name].map(clean_category)
     u = u[["user_id", *USER_FIELDS]].drop_duplicates("user_id")
     u = u.sort_values("user_id").reset_index(drop=True)
+    snaps = None
+    if user_snapshots is not None:
+        snaps = user_snapshots.copy()
+        snaps["user_id"] = snaps["user_id"].astype(str)
+        snaps["ts"] = pd.to_datetime(snaps["ts"]).astype("datetime64[ns]")
+        names = [f for f in FEAST_USER_FIELDS if f in snaps]
+        for name in names:
+            snaps[name] = snaps[name].map(clean_category)
+        snaps = snaps[["user_id", "ts", *names]].drop_duplicates(["user_id", "ts"], keep="last")
+        snaps = snaps.sort_values(["user_id", "ts"], kind="stable").reset_index(drop=True)
+        u = _apply_snapshots(u, snaps)
 
     t = pd.DataFrame({"title_id": []}) if titles is None else titles.copy()
     t["title_id"] = t["title_id"].astype(str)
@@ -167,7 +219,85 @@ def make_interaction_data(
         info.setdefault("min_ts", str(df["ts"].iloc[0]))
         info.setdefault("max_ts", str(df["ts"].iloc[-1]))
     info.setdefault("fingerprint", fingerprint(df))
-    return InteractionData(interactions=df, users=u, titles=t, device_days=d, source=info)
+    return InteractionData(
+        interactions=df, users=u, titles=t, device_days=d, source=info, user_snapshots=snaps
+    )
+
+
+def _apply_snapshots(users: pd.DataFrame, snaps: pd.DataFrame) -> pd.DataFrame:
+    """``users`` with its snapshot columns replaced by each user's latest row of ``snaps``
+    (sorted by user_id, ts); users without one get None."""
+    names = [f for f in FEAST_USER_FIELDS if f in snaps]
+    latest = snaps.drop_duplicates("user_id", keep="last").set_index("user_id")
+    out = users.copy()
+    for name in names:
+        out[name] = out["user_id"].map(latest[name]).astype(object)
+        out[name] = out[name].where(out[name].notna(), None)
+    return out
+
+
+def _bucket(values: pd.Series, edges: tuple[int, ...]) -> pd.Series:
+    """Counts as labelled buckets ("0", "1-9", ..., "300+"); missing -> None."""
+    labels = (
+        ["0"]
+        + [
+            f"{lo}-{hi - 1}" if hi - 1 > lo else str(lo)
+            for lo, hi in zip(edges, edges[1:], strict=False)
+        ]
+        + [f"{edges[-1]}+"]
+    )
+    x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    idx = np.searchsorted(np.asarray(edges, dtype=float), np.nan_to_num(x, nan=-1.0), side="right")
+    out = np.array(labels, dtype=object)[np.clip(idx, 0, len(labels) - 1)]
+    return pd.Series(np.where(np.isfinite(x), out, None), index=values.index, dtype=object)
+
+
+def _nth(values: pd.Series, n: int) -> pd.Series:
+    """The ``n``-th element of list-like cells (None when absent)."""
+
+    def pick(v: Any) -> Any:
+        if v is None or isinstance(v, (str, float)):
+            return None
+        try:
+            items = list(v)
+        except TypeError:
+            return None
+        return items[n] if len(items) > n else None
+
+    return values.map(pick).astype(object)
+
+
+FEAST_COLUMNS = {
+    "top_genre": "user_genre_affinity__top_genres",
+    "second_genre": "user_genre_affinity__top_genres",
+    "engagement_level": "user_engagement__lifetime_interactions",
+    "activity_30d": "user_engagement__interactions_30d",
+    "primary_device": "user_engagement__primary_device_30d",
+}
+"""The Feast training-set column each of `FEAST_USER_FIELDS` is derived from."""
+
+
+def feast_user_fields(frame: pd.DataFrame) -> pd.DataFrame:
+    """`FEAST_USER_FIELDS` of each row of a Feast training set (columns named
+    ``view__feature``): first / second of the top genres, lifetime engagement bucket, last-30-day
+    activity bucket, primary device. A column the set lacks gives None (unknown)."""
+    out = pd.DataFrame(index=frame.index)
+    for name, column in FEAST_COLUMNS.items():
+        if column not in frame:
+            out[name] = None
+        elif name == "top_genre":
+            out[name] = _nth(frame[column], 0)
+        elif name == "second_genre":
+            out[name] = _nth(frame[column], 1)
+        elif name == "engagement_level":
+            out[name] = _bucket(frame[column], ENGAGEMENT_EDGES)
+        elif name == "activity_30d":
+            out[name] = _bucket(frame[column], ACTIVITY_EDGES)
+        else:
+            out[name] = frame[column].astype(object)
+    for name in FEAST_USER_FIELDS:
+        out[name] = out[name].map(clean_category).astype(object)
+    return out
 
 
 def _as_genres(value: Any) -> list[str]:
@@ -207,12 +337,48 @@ def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> set[str
     return {r[0] for r in rows}
 
 
-def load_interactions(warehouse_path: str | Path) -> InteractionData:
-    """Read the marts a retrieval model needs (read-only connection, closed before returning)."""
+def _read_side_tables(
+    con: duckdb.DuckDBPyConnection,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
+    """(users with `DEMOGRAPHIC_FIELDS`, titles, device_days or None) from the marts."""
+    ucols = _columns(con, "marts", "dim_users")
+    select = ", ".join(
+        f"{c}::varchar as {c}" if c in ucols else f"null::varchar as {c}"
+        for c in DEMOGRAPHIC_FIELDS
+    )
+    users = con.execute(f"select user_id::varchar as user_id, {select} from marts.dim_users").df()
+    tcols = _columns(con, "marts", "dim_titles")
+    language = "language::varchar" if "language" in tcols else "null::varchar"
+    titles = con.execute(
+        f"""
+        select title_id::varchar as title_id, genres, release_year, kind,
+               {language} as language, in_catalogue
+        from marts.dim_titles
+        """
+    ).df()
+    device_days = None
+    if "device" in _columns(con, "staging", "stg_events"):
+        device_days = con.execute(
+            """
+            select user_id::varchar as user_id, device, event_date::timestamp as day,
+                   count(*) as n_events
+            from staging.stg_events where device is not null
+            group by all
+            """
+        ).df()
+    return users, titles, device_days
+
+
+def _open_warehouse(warehouse_path: str | Path) -> tuple[Path, duckdb.DuckDBPyConnection]:
     path = Path(warehouse_path).expanduser().resolve()
     if not path.exists():
         raise FileNotFoundError(f"warehouse not found: {path}")
-    con = duckdb.connect(str(path), read_only=True)
+    return path, duckdb.connect(str(path), read_only=True)
+
+
+def load_interactions(warehouse_path: str | Path) -> InteractionData:
+    """Read the marts a retrieval model needs (read-only connection, closed before returning)."""
+    path, con = _open_warehouse(warehouse_path)
     try:
         interactions = con.execute(
             """
@@ -221,34 +387,81 @@ def load_interactions(warehouse_path: str | Path) -> InteractionData:
             from marts.fct_interactions
             """
         ).df()
-        ucols = _columns(con, "marts", "dim_users")
-        select = ", ".join(
-            f"{c}::varchar as {c}" if c in ucols else f"null::varchar as {c}" for c in USER_FIELDS
-        )
-        users = con.execute(
-            f"select user_id::varchar as user_id, {select} from marts.dim_users"
-        ).df()
-        tcols = _columns(con, "marts", "dim_titles")
-        language = "language::varchar" if "language" in tcols else "null::varchar"
-        titles = con.execute(
-            f"""
-            select title_id::varchar as title_id, genres, release_year, kind,
-                   {language} as language, in_catalogue
-            from marts.dim_titles
-            """
-        ).df()
-        if "device" in _columns(con, "staging", "stg_events"):
-            device_days = con.execute(
-                """
-                select user_id::varchar as user_id, device, event_date::timestamp as day,
-                       count(*) as n_events
-                from staging.stg_events where device is not null
-                group by all
-                """
-            ).df()
-        else:
-            device_days = None
+        users, titles, device_days = _read_side_tables(con)
     finally:
         con.close()
     source = {"kind": "warehouse", "path": str(path)}
     return make_interaction_data(interactions, users, titles, device_days, source)
+
+
+def interaction_data_from_training_set(
+    parquet_path: str | Path,
+    warehouse_path: str | Path,
+    positives_only: bool = False,
+) -> InteractionData:
+    """An `InteractionData` from the Feast point-in-time training set
+    (``$MARQUEE_HOME/feast/training/interactions.parquet``).
+
+    - interactions: its real rows (``sampled_negative`` false; ``positives_only``: only
+      ``label = 1``) as (user_id, title_id, ts = event_timestamp, strength =
+      interaction_strength, is_positive = label). Sampled negatives are not used: the two-tower
+      model draws its negatives in-batch.
+    - users: `FEAST_USER_FIELDS` from the Feast columns, point-in-time: one snapshot per
+      (user, event_timestamp) row, kept in ``user_snapshots`` (`InteractionData.as_of` picks
+      those before a cutoff); `DEMOGRAPHIC_FIELDS`, which Feast does not hold, from
+      ``marts.dim_users``.
+    - titles and device_days: from the warehouse, as in `load_interactions`.
+    """
+    ppath = Path(parquet_path).expanduser().resolve()
+    if not ppath.exists():
+        raise FileNotFoundError(f"training set not found: {ppath}")
+    frame = pd.read_parquet(ppath)
+    missing = [c for c in ("user_id", "title_id", "event_timestamp", "label") if c not in frame]
+    if missing:
+        raise ValueError(f"{ppath} lacks column(s) {missing}")
+    ts = pd.to_datetime(frame["event_timestamp"], utc=True).dt.tz_convert(None)
+    label = pd.to_numeric(frame["label"], errors="coerce").fillna(0).astype(int)
+    sampled = (
+        frame["sampled_negative"].fillna(False).astype(bool)
+        if "sampled_negative" in frame
+        else pd.Series(False, index=frame.index)
+    )
+    real = (label == 1) if positives_only else ~sampled
+    strength = (
+        pd.to_numeric(frame["interaction_strength"], errors="coerce").fillna(0.0)
+        if "interaction_strength" in frame
+        else pd.Series(1.0, index=frame.index)
+    )
+    interactions = pd.DataFrame(
+        {
+            "user_id": frame["user_id"].astype(str),
+            "title_id": frame["title_id"].astype(str),
+            "ts": ts,
+            "strength": strength.astype(float),
+            "is_positive": label == 1,
+        }
+    )[real.to_numpy()]
+    snapshots = pd.concat(
+        [
+            pd.DataFrame({"user_id": frame["user_id"].astype(str), "ts": ts}),
+            feast_user_fields(frame),
+        ],
+        axis=1,
+    )
+    wpath, con = _open_warehouse(warehouse_path)
+    try:
+        users, titles, device_days = _read_side_tables(con)
+    finally:
+        con.close()
+    source = {
+        "kind": "feast_training_set",
+        "path": str(ppath),
+        "warehouse": str(wpath),
+        "training_set_rows": len(frame),
+        "positives_only": bool(positives_only),
+        "user_fields_from_feast": {
+            f: FEAST_COLUMNS[f] for f in FEAST_USER_FIELDS if FEAST_COLUMNS[f] in frame
+        },
+        "user_fields_from_warehouse": list(DEMOGRAPHIC_FIELDS),
+    }
+    return make_interaction_data(interactions, users, titles, device_days, source, snapshots)

@@ -8,7 +8,9 @@
    validation, scored against the baselines on the test slice (`evaluate_split`).
 2. The served model learns from all the data: refit on every interaction for the number of
    epochs chosen by early stopping in step 1 (``evaluate=False``: early stopping on the last
-   ``val_fraction`` of the data, then refit on all of it).
+   ``val_fraction`` of the data, then refit on all of it). Point-in-time user attributes
+   (``data.user_snapshots``, from a Feast training set) are taken as known before the test
+   slice for step 1 and as their latest values for the served model.
 3. Saved as a new version folder (`save_artifacts`) with config, seed, data fingerprint,
    hold-out metrics, learning curve and timings in its manifest.
 """
@@ -55,8 +57,10 @@ def train_retrieval(
     evaluation = None
     if evaluate:
         holdout = time_split(data.timestamps, val_fraction, test_fraction)
-        fit = train_two_tower(data, holdout, cfg, on_epoch=on_epoch)
-        evaluation = evaluate_split(data, holdout, cfg, fit=fit)
+        # Point-in-time user attributes (a Feast training set) as known before the test slice.
+        known = data.as_of(holdout.test_start)
+        fit = train_two_tower(known, holdout, cfg, on_epoch=on_epoch)
+        evaluation = evaluate_split(known, holdout, cfg, fit=fit)
         t0 = time.perf_counter()
         final = fit_two_tower(
             data,

@@ -30,11 +30,18 @@ class RetrievalTrainingConfig(dg.Config):
 
 @dg.asset(
     group_name=GROUP,
-    deps=[dg.AssetKey("fct_interactions"), dg.AssetKey("dim_users"), dg.AssetKey("dim_titles")],
+    deps=[
+        dg.AssetKey("training_dataset"),
+        dg.AssetKey("fct_interactions"),
+        dg.AssetKey("dim_users"),
+        dg.AssetKey("dim_titles"),
+    ],
     kinds={"tensorflow", "python"},
     owners=["team:ml"],
     description=(
-        "Two-tower retrieval model (Keras 3 on TensorFlow): trained with in-batch softmax and logQ "
+        "Two-tower retrieval model (Keras 3 on TensorFlow), trained on the Feast point-in-time "
+        "training set (`feast/training/interactions.parquet`; user features from its Feast columns, "
+        "demographics and titles from the marts; the marts alone when the set is missing) with in-batch softmax and logQ "
         "correction, early-stopped on a later time slice, evaluated against popularity and item "
         "co-occurrence on the held-out slice, refit on all data and saved as a new version under "
         "`$MARQUEE_HOME/models/retrieval/` (user tower as NumPy, title embeddings, exact top-K index)."
@@ -43,16 +50,27 @@ class RetrievalTrainingConfig(dg.Config):
 def retrieval_model(
     context: dg.AssetExecutionContext, config: RetrievalTrainingConfig, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
+    from marquee.features.paths import training_dir
+    from marquee.features.training import TRAINING_FILE
     from models.retrieval.config import RetrievalConfig
+    from models.retrieval.data import interaction_data_from_training_set
     from models.retrieval.evaluate import format_table
     from models.retrieval.train import train_retrieval
 
     home = warehouse.marquee_home
+    training_set = training_dir(home) / TRAINING_FILE
+    data = None
+    if training_set.exists():
+        data = interaction_data_from_training_set(training_set, home.warehouse)
+        context.log.info(f"training on the Feast training set {training_set}")
+    else:
+        context.log.warning(f"no Feast training set at {training_set}; reading the marts")
     out = train_retrieval(
         home.warehouse,
         home.models / "retrieval",
         RetrievalConfig(seed=config.seed),
         evaluate=config.evaluate,
+        data=data,
         on_epoch=lambda row: context.log.info(f"epoch {row}"),
     )
     manifest = out["manifest"]
@@ -65,13 +83,22 @@ def retrieval_model(
         },
         title="Two-tower learning curve (early-stopping run)",
     )
+    source = manifest.get("data", {})
     metadata: dict = {
         "version": out["version"],
+        "data_source": source.get("kind", "warehouse"),
+        "data_path": dg.MetadataValue.path(str(source.get("path", home.warehouse))),
+        "training_rows": int(source.get("n_interactions", 0)),
         "path": dg.MetadataValue.path(str(out["path"])),
         "learning_curve_plot": dg.MetadataValue.md(svg_markdown(plot, "learning curve")),
         "learning_curve": dg.MetadataValue.md(_curve_table(manifest.get("learning_curve", []))),
         "learning_curve_json": dg.MetadataValue.json(manifest.get("learning_curve", [])),
     }
+    if "training_set_rows" in source:
+        metadata["training_set_rows"] = int(source["training_set_rows"])
+        metadata["user_fields_from_feast"] = dg.MetadataValue.json(
+            source.get("user_fields_from_feast", {})
+        )
     if out.get("evaluation"):
         models = out["evaluation"].get("models", {})
         metadata["holdout_metrics"] = dg.MetadataValue.md(format_table(out["evaluation"]))
