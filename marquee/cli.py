@@ -124,8 +124,8 @@ def _dispatch(args: argparse.Namespace, home: MarqueeHome) -> int:
         return run_ui(home, args.port)
     if args.command in ("recommend", "export-recommendations", "serve"):
         raise MarqueeUserError(
-            f"'{args.command}' needs a champion model, and this build has no model stage yet "
-            "(retrieval/ranking are not implemented)"
+            f"'{args.command}' needs a champion model; ranking, evaluation and promotion are "
+            "not implemented yet (the retrieval model is trained by `marquee run`)"
         )
     raise MarqueeUserError(f"unknown command {args.command}")
 
