@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -47,6 +46,3 @@ class WarehouseResource(dg.ConfigurableResource):
         finally:
             con.close()
 
-
-def environment() -> str:
-    return os.environ.get("MARQUEE_ENV", "local")

@@ -104,12 +104,6 @@ def landing_files(home: MarqueeHome, entity: str) -> list[Path]:
     )
 
 
-def pending_files(home: MarqueeHome, entity: str, con: duckdb.DuckDBPyConnection) -> list[Path]:
-    """Landing files of ``entity`` whose content is not yet in ``raw.ingestion_log``."""
-    known = _known_hashes(con, entity)
-    return [p for p in landing_files(home, entity) if sha256_file(p) not in known]
-
-
 def _known_hashes(con: duckdb.DuckDBPyConnection, entity: str) -> set[str]:
     rows = con.execute(
         "SELECT content_hash FROM raw.ingestion_log WHERE entity = ?", [entity]

@@ -20,7 +20,6 @@ import duckdb
 
 from marquee.contracts import EntityContract
 
-SUPPORTED_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".csv", ".csv.gz", ".parquet")
 # A byte no valid JSON line contains unescaped: lets DuckDB's CSV reader split JSON Lines
 # into whole lines, in parallel, with per-line reject handling.
 _LINE_DELIM = "chr(1)"
