@@ -22,6 +22,14 @@ def _quiet_libraries() -> None:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
+def _import_feast_quietly() -> None:
+    """Feast sets DeprecationWarnings to "once" when imported: import it, then quiet again."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import feast  # noqa: F401
+    _quiet_libraries()
+
+
 def _positive(value: str) -> int:
     try:
         n = int(value)
@@ -122,11 +130,20 @@ def _dispatch(args: argparse.Namespace, home: MarqueeHome) -> int:
         from marquee.ui import run_ui
 
         return run_ui(home, args.port)
-    if args.command in ("recommend", "export-recommendations", "serve"):
-        raise MarqueeUserError(
-            f"'{args.command}' needs a champion model; ranking, evaluation and promotion are "
-            "not implemented yet (the retrieval model is trained by `marquee run`)"
-        )
+    if args.command == "serve":
+        from serving.server import serve
+
+        return serve(home, host=args.host, port=args.port)
+    if args.command in ("recommend", "export-recommendations", "demo"):
+        _import_feast_quietly()
+    if args.command == "recommend":
+        return _recommend(home, args.user_id, args.k)
+    if args.command == "export-recommendations":
+        from marquee.batch import export
+
+        rows, users, version = export(home, args.k, args.out)
+        print(f"wrote {rows:,} rows for {users:,} users from champion {version} to {args.out}")
+        return 0
     raise MarqueeUserError(f"unknown command {args.command}")
 
 
@@ -148,6 +165,16 @@ def _generate(args: argparse.Namespace, home: MarqueeHome) -> int:
     home.ensure()
     summary = generate(home, config, progress=not args.no_progress)
     print("\n".join(summary.lines()))
+    return 0
+
+
+def _recommend(home: MarqueeHome, user_id: str, k: int) -> int:
+    from marquee.batch import recommend_one
+
+    version, rows = recommend_one(home, user_id, k)
+    print(f"top {k} for user {user_id} from champion {version}")
+    for rank, (title_id, title, score) in enumerate(rows, start=1):
+        print(f"{rank:>3}. {title_id:<12} {score:>9.4f}  {title or ''}")
     return 0
 
 

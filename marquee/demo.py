@@ -43,21 +43,53 @@ def run_demo(home: MarqueeHome, progress: bool = True) -> int:
             print(f"   {n:>8,}  {reason}")
     finally:
         con.close()
-    _print_retrieval(home)
+    _print_evaluation(home)
+    _print_samples(home)
     return 0 if result.success else 1
 
 
-def _print_retrieval(home: MarqueeHome) -> None:
-    """Hold-out metrics of the newest retrieval version, models side by side."""
-    from models.retrieval.artifacts import list_versions, read_manifest
+def _print_evaluation(home: MarqueeHome) -> None:
+    """The metrics table of the last evaluation and the promotion decision with its reasons."""
+    import json
 
-    versions = list_versions(home.models / "retrieval")
-    if not versions:
-        print("== retrieval: no model trained in this run")
+    path = home.reports / "evaluation.json"
+    if not path.exists():
+        print("== evaluation: none written in this run")
         return
-    manifest = read_manifest(versions[-1])
-    print(f"== retrieval model {manifest.get('version')} — hold-out metrics (later time slice)")
-    cols = ("recall@10", "recall@100", "recall@200", "ndcg@10", "coverage@100")
+    report = json.loads(path.read_text())
+    protocol = report.get("protocol", {})
+    print(f"== evaluation of candidate {report.get('candidate')} on the time hold-out "
+          f"(test from {protocol.get('test_start', '?')}, k={report.get('k')})")
+    cols = ("ndcg@10", "precision@10", "recall@10", "map@10", "coverage", "novelty")
     print("   " + f"{'model':<20}" + "".join(f"{c:>14}" for c in cols))
-    for name, metrics in (manifest.get("metrics") or {}).items():
-        print("   " + f"{name:<20}" + "".join(f"{metrics.get(c, float('nan')):>14.4f}" for c in cols))
+    for name, metrics in report.get("models", {}).items():
+        print("   " + f"{name:<20}" + "".join(f"{float(metrics.get(c, float('nan'))):>14.4f}" for c in cols))
+    verdict = "PROMOTED" + (" (forced)" if report.get("forced") else "") if report.get("promoted") else "NOT promoted"
+    print(f"== promotion: candidate {report.get('candidate')} {verdict}; "
+          f"champion before: {report.get('champion')}, now: {report.get('champion_after')}")
+    for reason in report.get("reasons", []):
+        print(f"   - {reason}")
+
+
+def _print_samples(home: MarqueeHome, users: int = 3, k: int = 5) -> None:
+    """Top-k from the champion for a few users."""
+    from marquee.batch import open_online_reader, top_k
+    from models.registry import ModelRegistry
+
+    registry = ModelRegistry(home.models)
+    try:
+        rec = registry.load_champion()
+    except Exception as exc:
+        print(f"== sample recommendations: no champion ({exc})")
+        return
+    sample = rec.context.user_ids[:: max(1, len(rec.context.user_ids) // users)][:users]
+    print(f"== top-{k} recommendations from champion {rec.version}")
+    online = open_online_reader(home)
+    try:
+        for user_id in sample.tolist():
+            print(f"   user {user_id}:")
+            for rank, (title_id, title, score) in enumerate(top_k(rec, user_id, k, online), 1):
+                print(f"     {rank}. {title_id:<10} {score:>8.4f}  {title or ''}")
+    finally:
+        if online is not None:
+            online.close()

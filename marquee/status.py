@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import json
-
 from marquee.config import MarqueeHome
 from marquee.reporting import last_ingestion
 
 
 def print_status(home: MarqueeHome) -> int:
     print(f"MARQUEE_HOME: {home.root}")
-    champion = home.models / "champion.json"
-    if champion.exists():
-        info = json.loads(champion.read_text())
-        print(f"champion: {info.get('version')}  metrics: {json.dumps(info.get('metrics', {}))}")
-    else:
-        print("champion: none (no model promoted yet)")
+    for line in champion_lines(home):
+        print(line)
     if not home.warehouse.exists():
         print("warehouse: not created yet (run `marquee run`)")
     else:
@@ -32,6 +26,29 @@ def print_status(home: MarqueeHome) -> int:
         )
     print(f"last run: {_last_run(home)}")
     return 0
+
+
+def champion_lines(home: MarqueeHome) -> list[str]:
+    """The champion, when and why it was promoted, and its hold-out metrics."""
+    from models.registry import ModelRegistry, RegistryError
+
+    registry = ModelRegistry(home.models)
+    try:
+        record = registry.champion_record()
+        if record is None:
+            return ["champion: none (no model promoted yet; run `marquee run`)"]
+        version = str(record["version"])
+        models = (registry.manifest(version).get("evaluation") or {}).get("models", {})
+    except RegistryError as exc:
+        return [f"champion: unreadable ({exc})"]
+    forced = " (forced)" if record.get("forced") else ""
+    lines = [f"champion: {version}, promoted {record.get('promoted_at', '?')}{forced}; "
+             f"{len(registry.versions())} versions in the registry"]
+    metrics = ("ndcg@10", "precision@10", "recall@10", "map@10", "coverage")
+    lines.append("   " + f"{'model':<20}" + "".join(f"{m:>14}" for m in metrics))
+    for name, m in models.items():
+        lines.append("   " + f"{name:<20}" + "".join(f"{float(m.get(c, float('nan'))):>14.4f}" for c in metrics))
+    return lines
 
 
 def _last_run(home: MarqueeHome) -> str:

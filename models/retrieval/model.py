@@ -198,6 +198,9 @@ class TwoTowerFit:
     as_of: str
     n_examples: int
     stages: list[dict[str, Any]] = field(default_factory=list)
+    # the early-stopping fit on the train slice alone (as of the validation cutoff), kept so
+    # that a second stage can learn from its candidates on the validation slice
+    early_stopping_retriever: TwoTowerRetriever | None = None
 
 
 @dataclass
@@ -564,4 +567,5 @@ def train_two_tower(
     second.best_epoch, second.best_val = first.best_epoch, first.best_val
     second.train_seconds = first.train_seconds + second.train_seconds
     second.stages = stages
+    second.early_stopping_retriever = first.retriever
     return second

@@ -258,6 +258,43 @@ class TwoTowerRetriever:
             out_idx[rest], out_val[rest] = exact_top_k(pop, k, ex)
         return out_idx, out_val, source
 
+    def dense_scores(self, user_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Serving scores of every catalogue title for many stored users, ``[n, n_items]``,
+        and the source per user; users the model cannot embed get the popularity scores."""
+        ids = np.asarray([str(u) for u in user_ids], dtype=str)
+        rows = self._user_pos.get_indexer(ids)
+        out = np.broadcast_to(self._fallback, (len(ids), len(self._fallback))).astype(np.float32)
+        source = np.full(len(ids), POPULARITY, dtype=object)
+        known = np.flatnonzero(rows >= 0)
+        if len(known):
+            inputs = {name: arr[rows[known]] for name, arr in self.state_inputs.items()}
+            warm = (inputs["id"] > 0) | (inputs["history"] > 0).any(axis=1)
+            usable = warm | (inputs["fields"] > 0).any(axis=1) | (inputs["devices"] > 0).any(axis=1)
+            sel = known[usable]
+            if len(sel):
+                sub = {name: arr[usable] for name, arr in inputs.items()}
+                out[sel] = self.scores(self.user_embeddings(sub))
+                source[sel] = np.where(warm[usable], TWO_TOWER, FEATURES_ONLY)
+        return out, source
+
+    def request_scores(
+        self,
+        user_id: Any = None,
+        history: Sequence[Any] | None = None,
+        features: dict[str, Any] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, str]:
+        """One request: (scores over the catalogue, seen catalogue indices, source)."""
+        inputs, seen, _ = self.encode_request(user_id, history, features)
+        warm = inputs["id"][0] > 0 or (inputs["history"] > 0).any()
+        if warm or (inputs["fields"] > 0).any() or (inputs["devices"] > 0).any():
+            scores = self.scores(self.user_embeddings(inputs)[0]).astype(np.float32)
+            return scores, seen, TWO_TOWER if warm else FEATURES_ONLY
+        return self._fallback.copy(), seen, POPULARITY
+
+    def popular(self, k: int, exclude: Sequence[int] = ()) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k of the popularity fallback (catalogue indices, scores)."""
+        return exact_top_k(self._fallback, k, np.asarray(exclude, dtype=np.int64))
+
     # ------------------------------------------------------------------ one request
     def encode_request(
         self,

@@ -30,6 +30,8 @@ from models.retrieval.data import InteractionData, load_interactions
 from models.retrieval.evaluate import evaluate_split
 from models.splits import time_split
 
+BACKTEST = "backtest"
+
 
 def train_retrieval(
     warehouse_path: str | Path | None,
@@ -102,4 +104,19 @@ def train_retrieval(
         "training_seconds": round(time.perf_counter() - started, 2),
     }
     path = save_artifacts(final.retriever, models_root, manifest)
-    return {"path": path, "version": path.name, "manifest": manifest, "evaluation": evaluation}
+    backtest = {}
+    if evaluate and fit.early_stopping_retriever is not None:
+        # The hold-out fits, for a second stage: "val" = fitted on train (as of the validation
+        # cutoff), "test" = refitted on train + validation (as of the test cutoff).
+        small = {"config": cfg.to_dict(), "seed": cfg.seed, "data": manifest["data"]}
+        for name, retriever in (("val", fit.early_stopping_retriever), ("test", fit.retriever)):
+            save_artifacts(retriever, path / BACKTEST, {**small, "backtest": name}, version=name)
+            backtest[name] = retriever
+    return {
+        "path": path,
+        "version": path.name,
+        "manifest": manifest,
+        "evaluation": evaluation,
+        "backtest": backtest,
+        "retriever": final.retriever,
+    }
