@@ -12,7 +12,7 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install demo test lint ui serve bench clean-state
+.PHONY: install chromium demo test lint ui serve bench clean-state
 
 install: $(STAMP)
 
@@ -29,9 +29,22 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 demo: install
 	$(BIN)/marquee demo
 
-test: install
+test: install chromium
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q
+	@# Where `make chromium` could install the browser (root + apt-get), its test must not skip.
+	MARQUEE_REQUIRE_BROWSER=$$(command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && echo 1) \
+	  $(BIN)/python -m pytest -q
+
+# Headless Chromium for tests/test_ui_browser.py: Debian's package, installed once when missing
+# (CI runs as root). Without apt-get (or root) the browser test skips and says why.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo ">> installing chromium (apt-get) for the browser test"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 \
+	      || { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1; } \
+	      || echo ">> could not install chromium: the browser test will skip"; \
+	  else echo ">> no chromium and no apt-get as root: the browser test will skip"; fi; }
 
 lint: install
 	$(BIN)/ruff check .

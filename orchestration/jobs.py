@@ -23,7 +23,12 @@ def build_jobs() -> list:
     )
     retrain_job = dg.define_asset_job(
         "retrain_job",
-        selection=dg.AssetSelection.groups("training"),
-        description="Retrain the retrieval model on the current marts.",
+        # Groups, not keys: an empty group (e.g. before serving assets exist) selects nothing
+        # instead of failing to load.
+        selection=dg.AssetSelection.groups("training", "evaluation", "serving"),
+        description=(
+            "Retrain the retrieval and ranking models, evaluate the candidate, promote it if it "
+            "passes the gate, and refresh the batch recommendations."
+        ),
     )
     return [ingest_job, transform_job, refresh_features_job, retrain_job]
