@@ -7,7 +7,6 @@ from pathlib import Path
 import duckdb
 
 from marquee.config import MarqueeHome
-from marquee.importers.movielens import import_movielens
 from marquee.pipeline import run_assets
 from marquee.synthetic import GenerationConfig, generate
 
@@ -20,11 +19,8 @@ def _count(home: MarqueeHome, table: str) -> int:
         con.close()
 
 
-def test_movielens_100k_exact_counts(ml100k: Path, tmp_path: Path) -> None:
-    home = MarqueeHome(tmp_path / "home").ensure()
-    import_movielens(ml100k, home)
-    result = run_assets(home)
-    assert result.success, (result.failed_steps, result.checks_failed)
+def test_movielens_100k_exact_counts(ml100k_home: MarqueeHome) -> None:
+    home = ml100k_home
     assert _count(home, "marts.fct_interactions") == 100_000
     assert _count(home, "marts.dim_users") == 943
     assert _count(home, "marts.dim_titles") == 1_682

@@ -321,32 +321,15 @@ def test_accepted_events_land_once_even_when_the_online_store_is_down(bare_serve
 # --------------------------------------------------------------------------- ml-100k with a champion
 
 
-@pytest.fixture(scope="session")
-def served_home(ml100k: Path, tmp_path_factory: pytest.TempPathFactory) -> MarqueeHome:
-    """ml-100k through the whole pipeline, once per session (a few minutes).
+@pytest.fixture(scope="module")
+def served_home(ml100k_home: MarqueeHome, tmp_path_factory: pytest.TempPathFactory) -> MarqueeHome:
+    """A private copy of the shared ml-100k home: these tests post events and promote."""
+    from marquee.features.config import write_feature_store_yaml
 
-    ``MARQUEE_TEST_SERVING_HOME`` may name a home already built that way: it is copied, so
-    iterating on these tests does not rerun the pipeline each time."""
     root = tmp_path_factory.mktemp("serve_ml100k") / "home"
-    prebuilt = os.environ.get("MARQUEE_TEST_SERVING_HOME")
-    if prebuilt:
-        shutil.copytree(prebuilt, root, ignore=shutil.ignore_patterns("api"))
-        home = MarqueeHome(root)
-        # Feast's config holds absolute paths: render it for the copy.
-        from marquee.features.config import write_feature_store_yaml
-
-        write_feature_store_yaml(home)
-    else:
-        from marquee.importers.movielens import import_movielens
-        from marquee.pipeline import run_assets
-
-        home = MarqueeHome(root).ensure()
-        import_movielens(ml100k, home)
-        result = run_assets(home, quiet=True)
-        assert result.success, (result.failed_steps, result.checks_failed)
-    from models.registry import ModelRegistry
-
-    assert ModelRegistry(home.models).champion(), "the pipeline promoted no champion"
+    shutil.copytree(ml100k_home.root, root, ignore=shutil.ignore_patterns("api", "dagster"))
+    home = MarqueeHome(root).ensure()
+    write_feature_store_yaml(home)  # Feast's config holds absolute paths
     return home
 
 
