@@ -20,8 +20,8 @@ for its ranker, which it carves out of the 75 % train the same way (each user's 
   the 25 %.
 
 The model code keys its history and features on time cutoffs, so the three slices are laid
-one after the other on the clock (each keeping its own ratings' order and spacing); the
-masks are exactly the split above. Feast features are left out: the model alone is measured.
+one after the other on the clock, one second apart in their original order: the masks are
+exactly the split above, and a random split carries no recency for a model to learn. Feast features are left out: the model alone is measured.
 """
 
 from __future__ import annotations
@@ -42,6 +42,9 @@ from marquee.config import REPO_ROOT, MarqueeHome
 ML100K = REPO_ROOT.parent / "shared" / "data" / "movielens" / "ml-100k"
 
 # recommenders' published ML-100k benchmark (k = 10), for the table.
+# The ranker's labels: this share of each user's train ratings is history, the rest labels.
+INNER_RATIO = 0.75
+
 PUBLISHED = {
     "BiVAE": {"ndcg@10": 0.475, "precision@10": 0.412, "recall@10": 0.219},
     "BPR": {"ndcg@10": 0.442, "precision@10": 0.388, "recall@10": 0.213},
@@ -70,7 +73,7 @@ def protocol_split(ml100k: Path, interactions: pd.DataFrame) -> dict[str, np.nda
     train = stratified_mask(raw["user"].to_numpy(), 0.75, 42)
     inner = np.zeros(len(raw), dtype=bool)
     rows = np.flatnonzero(train)
-    inner[rows[stratified_mask(raw["user"].to_numpy()[rows], 0.8, 43)]] = True
+    inner[rows[stratified_mask(raw["user"].to_numpy()[rows], INNER_RATIO, 43)]] = True
     label = np.where(~train, "test", np.where(inner, "inner_train", "inner_val"))
     keys = pd.Series(label, index=pd.MultiIndex.from_arrays([raw["user"].astype(str), raw["item"].astype(str)]))
     got = keys.reindex(pd.MultiIndex.from_arrays([interactions["user_id"], interactions["title_id"]]))
@@ -81,27 +84,28 @@ def protocol_split(ml100k: Path, interactions: pd.DataFrame) -> dict[str, np.nda
 
 
 def lay_out_on_the_clock(data, masks: dict[str, np.ndarray]):
-    """The same data with each slice shifted into its own block of time, in the order
-    inner_train < inner_val < test; returns (data, TimeSplit)."""
+    """The same data with the slices laid one after the other on the clock, in the order
+    inner_train < inner_val < test, one second apart in their original order (the protocol
+    is a random split: it has no time, so no model may learn recency from it); returns
+    (data, TimeSplit)."""
     from dataclasses import replace
 
     from models.splits import TimeSplit
 
-    inter = data.interactions.copy()
-    ts = inter["ts"].to_numpy(dtype="datetime64[ns]")
-    span = (ts.max() - ts.min()) + np.timedelta64(1, "D")
-    shifted = ts.copy()
-    shifted[masks["inner_val"]] += span
-    shifted[masks["test"]] += 2 * span
+    inter = data.interactions.copy()  # sorted by time
+    start = np.datetime64("2000-01-01", "ns")
+    block = np.timedelta64(len(inter) + 1, "s")
+    shifted = np.empty(len(inter), dtype="datetime64[ns]")
+    for k, name in enumerate(("inner_train", "inner_val", "test")):
+        rows = np.flatnonzero(masks[name])
+        shifted[rows] = start + k * block + np.arange(len(rows)) * np.timedelta64(1, "s")
     inter["ts"] = shifted
-    order = np.lexsort((inter["title_id"].to_numpy(), inter["user_id"].to_numpy(), shifted))
+    order = np.argsort(shifted, kind="stable")
     inter = inter.iloc[order].reset_index(drop=True)
     new = {k: v[order] for k, v in masks.items()}
-    val_start = ts.min() + span
-    test_start = ts.min() + 2 * span
     split = TimeSplit(
         train=new["inner_train"], val=new["inner_val"], test=new["test"],
-        val_start=val_start, test_start=test_start,
+        val_start=start + block, test_start=start + 2 * block,
     )
     return replace(data, interactions=inter), split
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from models.ranking.context import RankingContext
 from models.ranking.features import candidate_features, generate_candidates, stored_state
-from models.ranking.ranker import load_booster, predict
+from models.ranking.ranker import load_booster, predict, prior_margin
 from models.ranking.two_stage import FeatureSource, TwoStageConfig, build_examples
 from models.retrieval.artifacts import load_artifacts
 from models.retrieval.retriever import Recommendation, TwoTowerRetriever
@@ -60,6 +60,8 @@ class TwoStageRecommender:
         self.feast_user_names: list[str] = list(ranker.get("feast_user_names", []))
         self.feast_title_names: list[str] = list(ranker.get("feast_title_names", []))
         self.config = TwoStageConfig.from_dict(manifest.get("config"))
+        self.prior: str | None = ranker.get("prior")
+        self.prior_weight = float(ranker.get("prior_weight") or 0.0)
         self._n_title_feast = len(self.feast_title_names)
 
     @classmethod
@@ -106,6 +108,11 @@ class TwoStageRecommender:
                     out[items, j] = [_as_float(v) for v in column]
         return out
 
+    def _score(self, x: np.ndarray) -> np.ndarray:
+        return predict(
+            self.booster, x, prior_margin(x, self.feature_names, self.prior, self.prior_weight)
+        )
+
     # ------------------------------------------------------------------ one request
     def recommend(
         self,
@@ -135,7 +142,8 @@ class TwoStageRecommender:
         extra = ctx.item_index(exclude)
         ex = np.unique(np.concatenate([state.items, seen, extra[extra >= 0]]).astype(np.int64))
         cooc = ctx.cooc_scores([state.items])
-        cand = generate_candidates(ctx, scores[None, :], cooc, [ex], self.config.candidates)
+        ease = ctx.ease_scores([state.items])
+        cand = generate_candidates(ctx, scores[None, :], cooc, [ex], self.config.candidates, ease)
         items = cand[0][0]
         if not len(items):
             return Recommendation([], [], source)
@@ -147,8 +155,9 @@ class TwoStageRecommender:
             cooc,
             self._feast_user(online_user),
             self._feast_titles(online, items),
+            ease,
         )
-        s = predict(self.booster, x)
+        s = self._score(x)
         order = np.lexsort((items, -s))[: max(int(k), 0)]
         return Recommendation(
             ctx.catalogue[items[order]].tolist(),
@@ -165,7 +174,7 @@ class TwoStageRecommender:
         ex = build_examples(
             self.retriever, self.context, user_ids, None, feast, self.config.candidates
         )
-        scores = predict(self.booster, ex.x)
+        scores = self._score(ex.x)
         top = ex.top_k(scores, k)
         out_scores = np.full(top.shape, np.nan, dtype=np.float32)
         start = 0

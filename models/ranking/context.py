@@ -31,6 +31,10 @@ class ContextConfig:
     profile_half_life_days: float = 60.0
     cooc_alpha: float = 0.5
     cooc_history: int = 20
+    # EASE (Steck 2019): a closed-form item-item model over each user's whole history. Dense
+    # [n_items, n_items], so only for catalogues up to ``ease_max_items`` (else left out).
+    ease_l2: float = 300.0
+    ease_max_items: int = 5000
 
 
 @dataclass
@@ -53,6 +57,7 @@ class RankingContext:
     hist_strength: np.ndarray
     cooc: sp.csr_matrix
     config: ContextConfig = field(default_factory=ContextConfig)
+    ease: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
 
     def __post_init__(self) -> None:
         self._user_pos = {u: i for i, u in enumerate(self.user_ids.tolist())}
@@ -94,6 +99,20 @@ class RankingContext:
         )
         return np.asarray((hmat @ self.cooc).todense(), dtype=np.float32)
 
+    def ease_scores(self, histories: list[np.ndarray]) -> np.ndarray:
+        """EASE score of every catalogue title for each whole history, ``[n, n_items]``
+        (zeros when the context has no EASE model)."""
+        n = self.n_items
+        out = np.zeros((len(histories), n), dtype=np.float32)
+        if self.ease.shape != (n, n):
+            return out
+        for r, h in enumerate(histories):
+            h = np.unique(np.asarray(h, dtype=np.int64))
+            h = h[(h >= 0) & (h < n)]
+            if len(h):
+                out[r] = self.ease[h].sum(axis=0)
+        return out
+
     # ------------------------------------------------------------------ persistence
     def to_arrays(self) -> dict[str, np.ndarray]:
         out = {
@@ -111,6 +130,7 @@ class RankingContext:
             "cooc_data": self.cooc.data.astype(np.float32),
             "cooc_indices": self.cooc.indices.astype(np.int32),
             "cooc_indptr": self.cooc.indptr.astype(np.int64),
+            "ease": self.ease.astype(np.float32),
         }
         out.update({f"title_stats/{k}": v.astype(np.float32) for k, v in self.title_stats.items()})
         return out
@@ -141,7 +161,23 @@ class RankingContext:
             hist_strength=arrays["hist_strength"],
             cooc=cooc,
             config=ContextConfig(**meta.get("config", {})),
+            ease=arrays["ease"] if "ease" in arrays else np.zeros((0, 0), dtype=np.float32),
         )
+
+
+def fit_ease(users: np.ndarray, items: np.ndarray, n_users: int, n_items: int, l2: float) -> np.ndarray:
+    """EASE weights ``B`` (zero diagonal) of the binary user x item matrix:
+    ``P = (X'X + l2 I)^-1``, ``B = -P / diag(P)``. Scores are ``x_u B``."""
+    x = sp.csr_matrix(
+        (np.ones(len(users), dtype=np.float64), (users, items)), shape=(n_users, n_items)
+    )
+    x.data[:] = 1.0  # repeated pairs count once
+    gram = np.asarray((x.T @ x).todense(), dtype=np.float64)
+    gram[np.diag_indices(n_items)] += l2
+    p = np.linalg.inv(gram)
+    b = -p / np.diag(p)[None, :]
+    b[np.diag_indices(n_items)] = 0.0
+    return b.astype(np.float32)
 
 
 def _segment_field(users: pd.DataFrame) -> str | None:
@@ -233,6 +269,11 @@ def build_context(
     order = np.argsort(upos, kind="stable")
     indptr = np.searchsorted(upos[order], np.arange(len(user_ids) + 1))
     cooc = ItemCooccurrenceBaseline(cfg.cooc_alpha).fit(upos, item, len(user_ids), n_items)
+    ease = (
+        fit_ease(upos, item, len(user_ids), n_items, cfg.ease_l2)
+        if 0 < n_items <= cfg.ease_max_items and len(item)
+        else np.zeros((0, 0), dtype=np.float32)
+    )
     return RankingContext(
         as_of=as_of,
         catalogue=catalogue,
@@ -249,4 +290,5 @@ def build_context(
         hist_strength=strength[order].astype(np.float32),
         cooc=cooc.similarity if cooc.similarity is not None else sp.csr_matrix((n_items, n_items)),
         config=cfg,
+        ease=ease,
     )

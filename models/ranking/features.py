@@ -4,8 +4,9 @@ For each user: candidates are the two-tower top ``n_retrieval`` plus the co-occu
 ``n_cooc`` with their history plus the recently popular top ``n_popular``, seen titles
 removed, each candidate keeping which sources proposed it. Every (user, candidate) row gets
 
-- retrieval: the two-tower score, its gap to the user's best candidate, its rank over the
-  catalogue; co-occurrence score and rank; source flags;
+- retrieval: the two-tower score (relative to the user's best candidate), its gap to that
+  best, its rank over the catalogue; co-occurrence and EASE scores (relative) and ranks;
+  source flags;
 - title (as of the cutoff): popularity all-time / recency-decayed, mean strength, positive
   rate, age, days since first seen, popularity share in the user's segment and its lift;
 - user: history length, days since last interaction, mean strength;
@@ -30,9 +31,12 @@ BASE_FEATURES = (
     "rt_rank_log",
     "cooc_score",
     "cooc_rank_log",
+    "ease_score",
+    "ease_rank_log",
     "from_retrieval",
     "from_cooc",
     "from_popular",
+    "from_ease",
     "pop_log",
     "pop_recent_log",
     "mean_strength",
@@ -54,6 +58,7 @@ class CandidateConfig:
     n_retrieval: int = 200
     n_cooc: int = 50
     n_popular: int = 30
+    n_ease: int = 50
 
 
 @dataclass
@@ -94,9 +99,10 @@ def generate_candidates(
     cooc_scores: np.ndarray,
     exclude: Sequence[np.ndarray],
     config: CandidateConfig | None = None,
+    ease_scores: np.ndarray | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per user: (candidate catalogue indices, source flags ``[c, 3]``: retrieval, cooc,
-    popular). Order: retrieval first, then new co-occurrence, then new popular titles."""
+    """Per user: (candidate catalogue indices, source flags ``[c, 4]``: retrieval, cooc,
+    popular, EASE). Order: retrieval first, then new co-occurrence, EASE and popular titles."""
     cfg = config or CandidateConfig()
     n_items = ctx.n_items
     pop = ctx.title_stats["pop_recent_log"] + 1e-6 * ctx.title_stats["pop_log"]
@@ -117,14 +123,32 @@ def generate_candidates(
 
         rt = top(retrieval_scores[r], cfg.n_retrieval)
         co = top(cooc_scores[r], cfg.n_cooc) if cooc_scores[r].any() else np.zeros(0, np.int64)
+        ea = (
+            top(ease_scores[r], cfg.n_ease)
+            if ease_scores is not None and ease_scores[r].any()
+            else np.zeros(0, np.int64)
+        )
         po = pop_order[~seen[pop_order]][: cfg.n_popular]
-        items = list(dict.fromkeys([*rt.tolist(), *co.tolist(), *po.tolist()]))
+        items = list(dict.fromkeys([*rt.tolist(), *co.tolist(), *ea.tolist(), *po.tolist()]))
         items_arr = np.asarray(items, dtype=np.int64)
         flags = np.stack(
-            [np.isin(items_arr, rt), np.isin(items_arr, co), np.isin(items_arr, po)], axis=1
+            [np.isin(items_arr, rt), np.isin(items_arr, co), np.isin(items_arr, po), np.isin(items_arr, ea)],
+            axis=1,
         ).astype(np.float32)
         out.append((items_arr, flags))
     return out
+
+
+def _per_user_relative(values: np.ndarray, rows: np.ndarray, n_users: int) -> np.ndarray:
+    """Each user's scores divided by the largest magnitude among their candidates: the
+    first-stage models' scales move with the data (history length, catalogue, refits), the
+    ordering within a user's list is what carries over from training to serving."""
+    v = np.asarray(values, dtype=np.float64)
+    scale = np.zeros(n_users, dtype=np.float64)
+    if len(v):
+        np.maximum.at(scale, rows, np.abs(np.nan_to_num(v)))
+    scale[scale == 0] = 1.0
+    return v / scale[rows]
 
 
 def _user_profiles(ctx: RankingContext, users: Sequence[UserState]) -> tuple[np.ndarray, np.ndarray]:
@@ -153,6 +177,7 @@ def candidate_features(
     cooc_scores: np.ndarray,
     user_feast: np.ndarray | None = None,
     title_feast: np.ndarray | None = None,
+    ease_scores: np.ndarray | None = None,
 ) -> np.ndarray:
     """Feature matrix ``[sum of candidates, len(BASE_FEATURES) + Feast columns]`` (float32,
     NaN = unknown), rows grouped by user in order. ``user_feast``: ``[n_users, Fu]``;
@@ -161,13 +186,18 @@ def candidate_features(
     rows = np.repeat(np.arange(len(users)), sizes)
     items = np.concatenate([c[0] for c in candidates]) if len(candidates) else np.zeros(0, int)
     flags = (
-        np.concatenate([c[1] for c in candidates]) if len(candidates) else np.zeros((0, 3))
+        np.concatenate([c[1] for c in candidates]) if len(candidates) else np.zeros((0, 4))
     )
+    if ease_scores is None:
+        ease_scores = np.zeros_like(cooc_scores)
     rt = retrieval_scores[rows, items]
     best = np.array([retrieval_scores[r, c[0]].max() if len(c[0]) else 0.0 for r, c in enumerate(candidates)])
+    rt_rel = _per_user_relative(rt, rows, len(users))
     rt_rank = _ranks(retrieval_scores)[rows, items]
-    co = cooc_scores[rows, items]
+    co = _per_user_relative(cooc_scores[rows, items], rows, len(users))
     co_rank = _ranks(cooc_scores)[rows, items]
+    ea = _per_user_relative(ease_scores[rows, items], rows, len(users))
+    ea_rank = _ranks(ease_scores)[rows, items]
     stats = ctx.title_stats
     seg = np.array([u.segment for u in users], dtype=np.int64)
     seg_share = ctx.segment_share[seg[rows], items]
@@ -185,14 +215,17 @@ def candidate_features(
     with np.errstate(divide="ignore", invalid="ignore"):
         lift = np.where(overall > 0, seg_share / overall, np.nan)
     columns = [
-        rt,
+        rt_rel,
         rt - best[rows],
         np.log1p(rt_rank),
         co,
         np.log1p(co_rank),
+        ea,
+        np.log1p(ea_rank),
         flags[:, 0],
         flags[:, 1],
         flags[:, 2],
+        flags[:, 3],
         stats["pop_log"][items],
         stats["pop_recent_log"][items],
         stats["mean_strength"][items],

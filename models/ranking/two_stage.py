@@ -33,9 +33,10 @@ from models.ranking.features import (
     generate_candidates,
     stored_state,
 )
-from models.ranking.ranker import RankerConfig, RankerFit, predict, train_ranker
+from models.ranking.ranker import RankerConfig, RankerFit, train_ranker
 from models.retrieval.data import InteractionData
 from models.retrieval.evaluate import Targets, baseline_recommendations, build_targets
+from models.retrieval.index import exact_top_k
 from models.retrieval.retriever import TwoTowerRetriever
 from models.splits import TimeSplit
 
@@ -123,10 +124,12 @@ def build_examples(
         sel = ids[start : start + chunk]
         scores, _ = retriever.dense_scores(sel)
         states = [stored_state(ctx, u) for u in sel]
-        cooc = ctx.cooc_scores([s.items for s in states])
-        cand = generate_candidates(ctx, scores, cooc, [s.items for s in states], config)
+        histories = [s.items for s in states]
+        cooc = ctx.cooc_scores(histories)
+        ease = ctx.ease_scores(histories)
+        cand = generate_candidates(ctx, scores, cooc, histories, config, ease)
         uf = None if user_feast is None else user_feast[start : start + chunk]
-        xs.append(candidate_features(ctx, states, cand, scores, cooc, uf, title_feast))
+        xs.append(candidate_features(ctx, states, cand, scores, cooc, uf, title_feast, ease))
         for j, (items, _) in enumerate(cand):
             cands.append(items)
             rel = relevant[start + j] if relevant is not None else np.zeros(0, dtype=np.int64)
@@ -174,7 +177,7 @@ def evaluate_on_slice(
     data: InteractionData,
     retriever: TwoTowerRetriever,
     ctx: RankingContext,
-    booster,
+    ranker: RankerFit,
     history_mask: np.ndarray,
     target_mask: np.ndarray,
     feast: FeatureSource | None = None,
@@ -187,17 +190,26 @@ def evaluate_on_slice(
     targets = build_targets(data, catalogue, history_mask, target_mask)
     ex = build_examples(retriever, ctx, targets.user_ids, targets.relevant, feast, cfg.candidates)
     recs = {
-        "ranker": ex.top_k(predict(booster, ex.x), k),
+        "ranker": ex.top_k(ranker.predict(ex.x), k),
         "retrieval": retriever.recommend_users(targets.user_ids, k)[0],
     }
     recs.update(
         baseline_recommendations(data, catalogue, history_mask, ctx.as_of, targets, k)
     )
+    if ctx.ease.shape == (len(catalogue), len(catalogue)):
+        # EASE alone (users without history get the popularity list: EASE has nothing to go on)
+        ease = exact_top_k(ctx.ease_scores(targets.history), k, targets.history)[0]
+        cold = np.array([len(h) == 0 for h in targets.history], dtype=bool)
+        ease[cold] = recs["popularity"][cold]
+        recs["ease"] = ease
     hist_len = np.array([len(h) for h in targets.history])
     segments = segment_of(hist_len, cfg.heavy_threshold)
     counts = np.round(np.expm1(ctx.title_stats["pop_log"])).astype(np.int64)
     n_users = len(ctx.user_ids)
-    order = ["popularity", "popularity_recent", "cooccurrence", "retrieval", "ranker"]
+    order = [
+        n for n in ("popularity", "popularity_recent", "cooccurrence", "ease", "retrieval", "ranker")
+        if n in recs
+    ]
     models = {
         name: score_lists(recs[name], targets, segments, counts, n_users, len(catalogue), k)
         for name in order
@@ -273,12 +285,14 @@ def train_two_stage(
     t0 = time.perf_counter()
     ctx2 = build_context(data, test_retriever.catalogue, _cutoff(split.test_start), cfg.context)
     evaluation, ex2, _ = evaluate_on_slice(
-        data, test_retriever, ctx2, fit1.booster, split.history, split.test, feast, cfg
+        data, test_retriever, ctx2, fit1, split.history, split.test, feast, cfg
     )
     evaluation["ranker_training"] = {
         "best_iteration": fit1.best_iteration,
         "curve": fit1.curve,
         "importance": fit1.importance,
+        "prior": fit1.prior,
+        "prior_scores": fit1.prior_scores,
     }
     stages.append(
         {"stage": "evaluation", "as_of": str(pd.Timestamp(ctx2.as_of)), **evaluation["slice"],
@@ -294,6 +308,7 @@ def train_two_stage(
         names,
         cfg.ranker,
         rounds=fit1.best_iteration,
+        prior=fit1.prior,
     )
     final.curve = fit1.curve
     end = data.timestamps.max() + np.timedelta64(1, "s") if len(data.interactions) else _cutoff(split.test_start)
