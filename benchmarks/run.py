@@ -4,10 +4,14 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from benchmarks import bench_online_read, pipeline
+from benchmarks import bench_movielens_protocol, bench_online_read, bench_serving, pipeline
 
 
 def main() -> None:
+    # Model quality on the recommenders ML-100k protocol (≈ 1 min).
+    bench_movielens_protocol.main([])
+    # API latency and throughput on an ml-100k home with a champion (≈ 3 min).
+    bench_serving.main([])
     demo_home = Path(tempfile.mkdtemp(prefix="marquee-bench-home-"))
     try:
         pipeline.report("demo", pipeline.bench("demo", demo_home))
