@@ -95,17 +95,28 @@ class TwoStageRecommender:
         values = online_user or {}
         return np.array([[_as_float(values.get(n)) for n in self.feast_user_names]], np.float32)
 
+    def _title_matrix(self, columns: dict[str, list[Any]]) -> np.ndarray:
+        """``[n_items, n_title_feast]`` float32 from title feature columns in catalogue order."""
+        out = np.full((self.context.n_items, self._n_title_feast), np.nan, dtype=np.float32)
+        for j, name in enumerate(self.feast_title_names):
+            column = columns.get(name)
+            if column is not None:
+                out[:, j] = [_as_float(v) for v in column]
+        return out
+
     def _feast_titles(self, online, items: np.ndarray) -> np.ndarray | None:
         if not self._n_title_feast:
             return None
+        if online is None or not len(items):
+            return np.full((self.context.n_items, self._n_title_feast), np.nan, dtype=np.float32)
+        if hasattr(online, "title_matrix"):  # the API's cache: the whole catalogue, per TTL
+            return online.title_matrix(self.context.catalogue, self.feast_title_names, self._title_matrix)
         out = np.full((self.context.n_items, self._n_title_feast), np.nan, dtype=np.float32)
-        if online is not None and len(items):
-            ids = self.context.catalogue[items].tolist()
-            values = online.title_features(ids)
-            for j, name in enumerate(self.feast_title_names):
-                column = values.get(name)
-                if column is not None:
-                    out[items, j] = [_as_float(v) for v in column]
+        values = online.title_features(self.context.catalogue[items].tolist())
+        for j, name in enumerate(self.feast_title_names):
+            column = values.get(name)
+            if column is not None:
+                out[items, j] = [_as_float(v) for v in column]
         return out
 
     def _score(self, x: np.ndarray) -> np.ndarray:

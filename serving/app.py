@@ -29,6 +29,7 @@ from fastapi.responses import JSONResponse, Response
 
 from marquee.config import MarqueeHome
 from marquee.features.names import USER_RECENT_HISTORY
+from serving.answers import AnswerCache, row_fingerprint
 from serving.events import EventSink, EventsRejected, EventValidator, parse_body
 from serving.ids import id_problem
 from serving.metrics import ServingMetrics
@@ -143,6 +144,8 @@ class ServingContext:
         )
         self.online = online or OnlineAccess(home, retry_interval_s=settings.retry_interval_s)
         self.titles = TitleFeatureCache(settings.title_feature_ttl_s)
+        # answers live no longer than the title features they were computed from
+        self.answers = AnswerCache(min(settings.answer_cache_ttl_s, settings.title_feature_ttl_s))
         self.validator = EventValidator(settings.max_id_length)
         self.sink = EventSink(home)
         self.poller = Poller(settings.reload_interval_s, [self.holder.refresh, self.online.refresh])
@@ -172,12 +175,20 @@ class ServingContext:
         try:
             reader = self.online.reader()
             row = self.online.user_row(user_id)
+            key = (served.version, user_id, k, row_fingerprint(row))
+            cached = self.answers.get(key)
+            if cached is not None:
+                self.metrics.answer_cache.labels("hit").inc()
+                return served, cached
+            self.metrics.answer_cache.labels("miss").inc()
             history = list(reversed(row.get(RECENT_TITLES) or []))  # stored newest first
             features = RequestFeatures(reader, user_id, row, self.titles)
             rec = model.recommend(user_id, history=history, online=features, k=k)
             if features.error is not None:
                 raise OnlineUnavailable(f"online read failed: {features.error!r}")
-            return served, Answer(list(rec.title_ids), [float(s) for s in rec.scores], rec.source, None)
+            answer = Answer(list(rec.title_ids), [float(s) for s in rec.scores], rec.source, None)
+            self.answers.put(key, answer)
+            return served, answer
         except OnlineUnavailable as exc:
             self._warn("online_store", "%s", exc)
             return served, self._fallback(served, k, "online_store", frozenset(history))

@@ -72,6 +72,12 @@ class ServingMetrics:
             "Unix time the served model was loaded.",
             registry=self.registry,
         )
+        self.answer_cache = Counter(
+            "marquee_answer_cache",
+            "Recommendation answers served from the memo (hit) or computed (miss).",
+            ["result"],
+            registry=self.registry,
+        )
         self.model_loads = Counter(
             "marquee_model_loads",
             "Champion load attempts, by outcome (ok, error).",

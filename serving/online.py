@@ -157,9 +157,31 @@ class TitleFeatureCache:
         self._rows: dict[str, tuple[Any, ...]] = {}
         self._names: tuple[str, ...] | None = None
         self._expires = 0.0
+        self._matrix: tuple[Any, float, Any] | None = None
 
     def clear(self) -> None:
         self._rows = {}
+        self._matrix = None
+
+    def matrix(
+        self,
+        reader: OnlineFeatureReader,
+        catalogue: Sequence[str],
+        names: Sequence[str],
+        build: Callable[[dict[str, list[Any]]], Any],
+    ) -> Any:
+        """``build(columns)`` over the whole catalogue's title features, kept for ``ttl_s`` per
+        (catalogue, names): one read and one conversion per model and expiry instead of one per
+        request. The catalogue object is a loaded model's own, so a new model misses."""
+        key = (id(catalogue), len(catalogue), tuple(names))
+        now = time.monotonic()
+        cached = self._matrix
+        if cached is not None and cached[0] == key and now < cached[1]:
+            return cached[2]
+        value = build(reader.title_features([str(t) for t in catalogue]))
+        if self.ttl_s > 0:
+            self._matrix = (key, now + self.ttl_s, value)
+        return value
 
     def title_features(self, reader: OnlineFeatureReader, title_ids: Sequence[str]) -> dict[str, list[Any]]:
         title_ids = [str(t) for t in title_ids]
@@ -214,6 +236,13 @@ class RequestFeatures:
     def title_features(self, title_ids: Sequence[str]) -> dict[str, list[Any]]:
         try:
             return self._titles.title_features(self._reader, title_ids)
+        except Exception as exc:
+            self.error = exc
+            raise
+
+    def title_matrix(self, catalogue: Sequence[str], names: Sequence[str], build: Callable[[dict[str, list[Any]]], Any]) -> Any:
+        try:
+            return self._titles.matrix(self._reader, catalogue, names, build)
         except Exception as exc:
             self.error = exc
             raise

@@ -36,6 +36,9 @@ class ServingSettings(BaseModel):
     max_id_length: int = Field(128, ge=1, le=1024)
     # Title features change only when the pipeline materializes: cache them this long.
     title_feature_ttl_s: float = Field(30.0, ge=0)
+    # Answers for an unchanged (model, user, k, online row) are memoized this long (0: off),
+    # never longer than title_feature_ttl_s (serving/answers.py).
+    answer_cache_ttl_s: float = Field(30.0, ge=0)
     log_level: str = "info"
     access_log: bool = False
 

@@ -355,6 +355,13 @@ def _champion(home: MarqueeHome) -> str:
     return ModelRegistry(home.models).champion()
 
 
+def _counter(server: Server, series: str) -> float:
+    for line in server.get("/metrics").text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
 @pytest.mark.slow
 def test_known_user_gets_ranked_unseen_titles(model_server: Server) -> None:
     home = model_server.home
@@ -370,6 +377,10 @@ def test_known_user_gets_ranked_unseen_titles(model_server: Server) -> None:
     assert all(isinstance(i["title"], str) and i["title"] for i in items)
     assert not {i["title_id"] for i in items} & _seen(home, "1")
     assert len(model_server.get("/recommendations/1", params={"k": 100}).json()["items"]) == 100
+    # The same request again is answered from the memo, identically.
+    hits = _counter(model_server, 'marquee_answer_cache_total{result="hit"}')
+    assert model_server.get("/recommendations/1", params={"k": 10}).json() == body
+    assert _counter(model_server, 'marquee_answer_cache_total{result="hit"}') == hits + 1
 
 
 @pytest.mark.slow
@@ -469,3 +480,24 @@ def test_no_champion_serves_warehouse_popularity(served_home: MarqueeHome, tmp_p
         assert body["degraded"] is True and body["model_version"] is None
         assert body["source"] == "warehouse_popularity"
         assert len(body["items"]) == 5 and all(i["title"] for i in body["items"])
+
+
+def test_answer_cache_expires_bounds_and_keys_on_the_online_row(monkeypatch) -> None:
+    import serving.answers as answers
+
+    now = [100.0]
+    monkeypatch.setattr(answers.time, "monotonic", lambda: now[0])
+    cache = answers.AnswerCache(ttl_s=5.0, max_entries=2)
+    row = {"user_recent_history__recent_titles": ["1", "2"], "user_daily_features__plays_7d": 3}
+    key = ("v1", "42", 10, answers.row_fingerprint(row))
+    cache.put(key, "answer")
+    assert cache.get(key) == "answer"
+    changed = {**row, "user_recent_history__recent_titles": ["9", "1", "2"]}  # a live event
+    assert answers.row_fingerprint(changed) != key[3]
+    assert cache.get(("v2", "42", 10, key[3])) is None  # a promotion
+    now[0] += 5.0
+    assert cache.get(key) is None and len(cache) == 0  # expired
+    for i in range(3):
+        cache.put(i, i)
+    assert len(cache) == 2 and cache.get(0) is None and cache.get(2) == 2
+    assert answers.AnswerCache(ttl_s=0).get(key) is None
