@@ -27,11 +27,14 @@ class RankerConfig:
     objective: str = "rank:ndcg"
     n_estimators: int = 400
     learning_rate: float = 0.05
-    max_depth: int = 6
-    min_child_weight: float = 1.0
+    # Shallow, heavily regularised trees: hundreds of thousands of candidate rows but only a
+    # few thousand groups, and deeper trees overfit them within tens of rounds (demo data:
+    # hold-out NDCG@10 0.0934 at depth 6 / min_child_weight 1 / lambda 1, 0.1045 here).
+    max_depth: int = 4
+    min_child_weight: float = 50.0
     subsample: float = 0.8
     colsample_bytree: float = 0.8
-    reg_lambda: float = 1.0
+    reg_lambda: float = 10.0
     early_stopping_rounds: int = 30
     eval_at: int = 10
     valid_fraction: float = 0.2
