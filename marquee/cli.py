@@ -71,6 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="materialize assets in-process (default: everything)")
     run.add_argument("--select", help="Dagster asset selection, e.g. 'group:ingestion' or 'fct_interactions+'")
+    run.add_argument(
+        "--partition",
+        help="rebuild these UTC days of the daily-partitioned assets: DAY or FIRST:LAST (YYYY-MM-DD)",
+    )
 
     rec = sub.add_parser("recommend", help="top-k titles for one user from the champion")
     rec.add_argument("user_id")
@@ -117,7 +121,7 @@ def _dispatch(args: argparse.Namespace, home: MarqueeHome) -> int:
         print(summary.describe())
         return 0
     if args.command == "run":
-        return _run(home, args.select)
+        return _run(home, args.select, args.partition)
     if args.command == "status":
         from marquee.status import print_status
 
@@ -178,11 +182,11 @@ def _recommend(home: MarqueeHome, user_id: str, k: int) -> int:
     return 0
 
 
-def _run(home: MarqueeHome, select: str | None) -> int:
+def _run(home: MarqueeHome, select: str | None, partition: str | None = None) -> int:
     from marquee.pipeline import run_assets
 
     home.ensure()
-    summary = run_assets(home, select)
+    summary = run_assets(home, select, partition=partition)
     print(f"run {summary.run_id}: {'succeeded' if summary.success else 'FAILED'}; "
           f"{len(summary.materialized)} assets materialized")
     for step in summary.failed_steps:

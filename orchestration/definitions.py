@@ -22,10 +22,10 @@ from orchestration.sensors import build_landing_sensor, run_failure_alert_sensor
 def build_definitions(home: MarqueeHome | None = None) -> dg.Definitions:
     home = (home or MarqueeHome.from_env()).ensure()
     project = dbt_project(home)
-    dbt_assets_def = build_dbt_assets(project)
+    dbt_assets_defs = build_dbt_assets(project)
     assets = [
         *ingestion.ASSETS,
-        dbt_assets_def,
+        *dbt_assets_defs,
         *features.ASSETS,
         *training.ASSETS,
         *evaluation.ASSETS,

@@ -3,13 +3,20 @@
     int_title_daily_activity: only days with at least one engagement event (any event_type
     except impression). In incremental runs only the days touched by unseen batches are rebuilt.
 
+    Partition runs (vars min_date / max_date, set by Dagster for a partition or a backfill
+    range; orchestration/partitions.py) rebuild the days in [min_date, max_date) instead, and
+    keep the stored watermarks, so batches the model has not seen still count as unseen.
+
     key:         the entity column the rows are keyed by (user_id or title_id)
     other:       the other side, counted distinct per day
     distinct_as: the name of that distinct count (n_titles or n_users)
 #}
 {% macro daily_engagement(key, other, distinct_as) %}
+{%- set min_date = var('min_date', none) -%}
+{%- set max_date = var('max_date', none) -%}
+{%- set windowed = is_incremental() and min_date is not none and max_date is not none -%}
 with
-{% if is_incremental() %}
+{% if is_incremental() and not windowed %}
 touched_days as (
 
     {{ touched_event_dates(this) }}
@@ -33,7 +40,10 @@ events as (
     from {{ ref('stg_events') }} as events
     left join {{ ref('stg_titles') }} as titles on events.title_id = titles.title_id
     where events.event_type <> 'impression'
-    {% if is_incremental() %}
+    {% if windowed %}
+      and events.event_date >= cast('{{ min_date }}' as date)
+      and events.event_date < cast('{{ max_date }}' as date)
+    {% elif is_incremental() %}
       and events.event_date in (select event_date from touched_days)
     {% endif %}
 
@@ -60,8 +70,13 @@ select
     count(*) filter (where event_type = 'add_to_list') as n_list_adds,
     count(distinct {{ other }}) as {{ distinct_as }},
     max(_ingested_at) as max_ingested_at,
+    {% if windowed %}
+    (select max(_events_watermark) from {{ this }}) as _events_watermark,
+    (select max(_titles_watermark) from {{ this }}) as _titles_watermark
+    {% else %}
     (select max(_batch_id) from {{ ref('stg_events') }}) as _events_watermark,
     (select coalesce(max(_batch_id), -1) from {{ ref('stg_titles') }}) as _titles_watermark
+    {% endif %}
 
 from events
 group by {{ key }}, event_date

@@ -3,6 +3,7 @@
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key='activity_date',
+        tags=['daily'],
         on_schema_change='fail'
     )
 }}

@@ -1,3 +1,6 @@
+-- depends_on: {{ ref('dim_titles') }}
+-- (its relationships test needs dim_titles built first; Dagster builds this model in the step
+-- after the daily partitions, and dbt runs a test where its last parent is built)
 {#
     Daily title feature snapshots for Feast; same conventions as fct_user_daily_features
     (feature_date D covers data up to the end of UTC day D, valid from event_timestamp = D + 1

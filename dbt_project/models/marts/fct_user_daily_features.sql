@@ -1,3 +1,6 @@
+-- depends_on: {{ ref('dim_users') }}
+-- (its relationships test needs dim_users built first; Dagster builds this model in the step
+-- after the daily partitions, and dbt runs a test where its last parent is built)
 {#
     Daily user feature snapshots for Feast. The row of feature_date D summarises engagement up
     to the end of UTC day D and becomes valid at event_timestamp = D + 1 day (no leakage).
