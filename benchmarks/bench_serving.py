@@ -36,6 +36,7 @@ from pathlib import Path
 import duckdb
 
 from marquee.config import REPO_ROOT, MarqueeHome
+from marquee.processes import default_signals, free_port
 
 ML100K = REPO_ROOT.parent / "shared" / "data" / "movielens" / "ml-100k"
 
@@ -114,17 +115,6 @@ async def _load(host: str, port: int, paths: list[str], concurrency: int, second
     return run
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _default_signals() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
 def start_server(home: Path, port: int, log_path: Path) -> subprocess.Popen:
     env = {**os.environ, "MARQUEE_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "2", "DO_NOT_TRACK": "1"}
     marquee = Path(sys.executable).parent / "marquee"
@@ -132,7 +122,7 @@ def start_server(home: Path, port: int, log_path: Path) -> subprocess.Popen:
         return subprocess.Popen(
             [str(marquee), "serve", "--host", "127.0.0.1", "--port", str(port)],
             env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True, preexec_fn=_default_signals,
+            start_new_session=True, preexec_fn=default_signals,
         )
 
 
@@ -187,7 +177,7 @@ def known_users(home: MarqueeHome) -> list[str]:
 def bench(home: MarqueeHome, seconds: float, concurrencies: list[int], k: int) -> dict:
     users = known_users(home)
     random.Random(11).shuffle(users)
-    port = _free_port()
+    port = free_port()
     log_path = home.root / "bench-serve.log"
     proc = start_server(home.root, port, log_path)
     try:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,22 +22,12 @@ import pytest
 
 from marquee.config import REPO_ROOT, MarqueeHome
 from marquee.pipeline import DAGSTER_YAML
+from marquee.processes import default_signals, free_port
 
 LOCATION = "marquee"
 SENSOR = "landing_zone_sensor"
 TRIGGER_TAG = "marquee/trigger"
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _default_signals() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 class Dagster:
@@ -72,7 +61,7 @@ def start_dagster_dev(tmp: Path) -> Iterator[tuple[Dagster, MarqueeHome]]:
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
         "TF_CPP_MIN_LOG_LEVEL": "2",
     }
-    port = _free_port()
+    port = free_port()
     dagster = Path(sys.executable).parent / "dagster"
     cmd = [
         str(dagster),
@@ -94,7 +83,7 @@ def start_dagster_dev(tmp: Path) -> Iterator[tuple[Dagster, MarqueeHome]]:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_default_signals,
+            preexec_fn=default_signals,
         )
     server = Dagster(f"http://127.0.0.1:{port}", log_path)
     try:

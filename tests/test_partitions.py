@@ -12,8 +12,8 @@ import json
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
+from dbt_helpers import execute, query
 
 from marquee.config import MarqueeHome
 from marquee.errors import MarqueeUserError
@@ -26,19 +26,11 @@ TABLE = "intermediate.int_user_daily_activity"
 
 
 def _query(home: MarqueeHome, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(home.warehouse), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
+    return query(home.warehouse, sql)
 
 
 def _execute(home: MarqueeHome, sql: str) -> None:
-    con = duckdb.connect(str(home.warehouse))
-    try:
-        con.execute(sql)
-    finally:
-        con.close()
+    execute(home.warehouse, sql)
 
 
 def _day_rows(home: MarqueeHome, day: dt.date) -> list[tuple]:

@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import pytest
+from dbt_helpers import query
 
 from marquee.config import REPO_ROOT, MarqueeHome
 from models.registry import ModelRegistry
@@ -26,12 +26,8 @@ def _marquee(home: MarqueeHome, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-def _query(home: MarqueeHome, sql: str, params=()) -> list[tuple]:
-    con = duckdb.connect(str(home.warehouse), read_only=True)
-    try:
-        return con.execute(sql, list(params)).fetchall()
-    finally:
-        con.close()
+def _query(home: MarqueeHome, sql: str) -> list[tuple]:
+    return query(home.warehouse, sql)
 
 
 def test_evaluation_orders_ranker_over_retrieval_over_popularity(ml100k_home: MarqueeHome) -> None:

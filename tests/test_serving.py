@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ import pytest
 
 from marquee.config import REPO_ROOT, MarqueeHome
 from marquee.errors import MarqueeUserError
+from marquee.processes import default_signals, free_port
 from serving.events import EventsRejected, EventValidator, parse_body
 from serving.ids import id_problem
 from serving.settings import ServingSettings
@@ -38,17 +38,6 @@ RELOAD_S = 0.3
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _default_signals() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 @dataclass
@@ -81,7 +70,7 @@ class Server:
 
 @contextlib.contextmanager
 def serve(home: MarqueeHome, log: Path, **env_extra: str) -> Iterator[Server]:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "MARQUEE_HOME": str(home.root),
@@ -95,7 +84,7 @@ def serve(home: MarqueeHome, log: Path, **env_extra: str) -> Iterator[Server]:
         proc = subprocess.Popen(
             [str(marquee), "serve", "--port", str(port)],
             cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True, preexec_fn=_default_signals,
+            start_new_session=True, preexec_fn=default_signals,
         )
     server = Server(f"http://127.0.0.1:{port}", home, proc, log, httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30))
     try:
