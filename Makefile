@@ -12,7 +12,7 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install chromium demo test lint ui serve bench clean-state
+.PHONY: install chromium demo experiment test lint ui serve bench clean-state
 
 install: $(STAMP)
 
@@ -28,6 +28,10 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 
 demo: install
 	$(BIN)/marquee demo
+
+# A short simulated A/B test on the demo home (run `make demo` first).
+experiment: install
+	$(BIN)/marquee experiment-demo
 
 test: install chromium
 	$(BIN)/ruff check .

@@ -23,11 +23,8 @@ import json
 import os
 import platform
 import random
-import signal
 import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -36,7 +33,7 @@ from pathlib import Path
 import duckdb
 
 from marquee.config import REPO_ROOT, MarqueeHome
-from marquee.processes import default_signals, free_port
+from marquee.processes import free_port, start_server, stop_server, wait_for_model
 
 ML100K = REPO_ROOT.parent / "shared" / "data" / "movielens" / "ml-100k"
 
@@ -115,45 +112,6 @@ async def _load(host: str, port: int, paths: list[str], concurrency: int, second
     return run
 
 
-def start_server(home: Path, port: int, log_path: Path) -> subprocess.Popen:
-    env = {**os.environ, "MARQUEE_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "2", "DO_NOT_TRACK": "1"}
-    marquee = Path(sys.executable).parent / "marquee"
-    with log_path.open("wb") as log:
-        return subprocess.Popen(
-            [str(marquee), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True, preexec_fn=default_signals,
-        )
-
-
-def wait_for_model(port: int, proc: subprocess.Popen, log_path: Path, timeout: float = 180) -> str:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
-        with contextlib.suppress(httpx.HTTPError):
-            health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).json()
-            if health.get("model_version") and not health.get("degraded"):
-                return health["model_version"]
-        time.sleep(0.5)
-    raise RuntimeError(f"server not ready with a model after {timeout:.0f} s:\n{log_path.read_text()[-3000:]}")
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-
-
 def build_home(root: Path) -> MarqueeHome:
     from marquee.importers.movielens import import_movielens
     from marquee.pipeline import run_assets
@@ -181,7 +139,7 @@ def bench(home: MarqueeHome, seconds: float, concurrencies: list[int], k: int) -
     log_path = home.root / "bench-serve.log"
     proc = start_server(home.root, port, log_path)
     try:
-        version = wait_for_model(port, proc, log_path)
+        version = wait_for_model(port, proc, log_path)["model_version"]
         paths = {
             "health": ["/health"],
             "recommendations": [f"/recommendations/{u}?k={k}" for u in users],

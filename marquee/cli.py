@@ -89,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--port", type=int, default=8000)
 
     sub.add_parser("status", help="champion, its metrics, last ingestion, last run")
+    exp = sub.add_parser(
+        "experiment-demo",
+        help="a short simulated A/B test: champion vs a weakened copy, through the real API",
+    )
+    exp.add_argument("--members", type=_positive, default=400)
+    exp.add_argument("--rounds", type=_positive, default=3)
+    exp.add_argument("--seed", type=int, default=0)
     demo = sub.add_parser("demo", help="generate the demo data, run everything, print a summary")
     demo.add_argument("--no-progress", action="store_true")
     ui = sub.add_parser("ui", help="Dagster UI + daemon on 127.0.0.1")
@@ -122,6 +129,11 @@ def _dispatch(args: argparse.Namespace, home: MarqueeHome) -> int:
         return 0
     if args.command == "run":
         return _run(home, args.select, args.partition)
+    if args.command == "experiment-demo":
+        from marquee.experiments.demo import print_result, run_experiment_demo
+
+        print_result(run_experiment_demo(home, args.members, args.rounds, args.seed))
+        return 0
     if args.command == "status":
         from marquee.status import print_status
 

@@ -31,6 +31,7 @@ from marquee.config import MarqueeHome
 from marquee.features.names import USER_RECENT_HISTORY
 from serving.answers import AnswerCache, row_fingerprint
 from serving.events import EventSink, EventsRejected, EventValidator, parse_body
+from serving.experiments import ExperimentRouter, ExposureLog, Route
 from serving.ids import id_problem
 from serving.metrics import ServingMetrics
 from serving.online import OnlineAccess, OnlineUnavailable, RequestFeatures, TitleFeatureCache
@@ -148,7 +149,12 @@ class ServingContext:
         self.answers = AnswerCache(min(settings.answer_cache_ttl_s, settings.title_feature_ttl_s))
         self.validator = EventValidator(settings.max_id_length)
         self.sink = EventSink(home)
-        self.poller = Poller(settings.reload_interval_s, [self.holder.refresh, self.online.refresh])
+        self.experiments = ExperimentRouter(home)
+        self.exposures = ExposureLog(home, rotate_s=settings.exposure_rotate_s)
+        self.poller = Poller(
+            settings.reload_interval_s,
+            [self.holder.refresh, self.online.refresh, self.experiments.refresh, self.exposures.rotate],
+        )
         self._warn = _RateLimitedWarning()
 
     def _model_changed(self, served: Served) -> None:
@@ -162,10 +168,13 @@ class ServingContext:
     def stop(self) -> None:
         self.poller.stop()
         self.online.close()
+        self.exposures.close()
 
     # ------------------------------------------------------------------ recommendations
-    def answer(self, user_id: str, k: int) -> tuple[Served, Answer]:
+    def answer(self, user_id: str, k: int, route: Route | None = None) -> tuple[Served, Answer]:
         served = self.holder.current  # this request's model, whatever gets promoted meanwhile
+        if route is not None and route.model is not None:  # an experiment arm's own version
+            served = Served(route.model, route.model.version, served.loaded_at, served.fallback)
         model = served.model
         if model is None:
             reason = f"no model ({self.holder.load_error})"
@@ -209,7 +218,8 @@ class ServingContext:
         return Answer([t for t, _ in top], [s for _, s in top], served.fallback.source, reason)
 
     def recommendations_body(self, user_id: str, k: int) -> bytes:
-        served, answer = self.answer(user_id, k)
+        route = self.experiments.route(user_id)
+        served, answer = self.answer(user_id, k, route)
         model = served.model
         items = []
         for rank, (title_id, score) in enumerate(zip(answer.title_ids, answer.scores, strict=True), 1):
@@ -231,6 +241,9 @@ class ServingContext:
         }
         if answer.degraded_reason is not None:
             body["degraded_reason"] = answer.degraded_reason
+        if route is not None:
+            body["experiment"] = {"name": route.experiment.name, "arm": route.arm.name}
+            self.exposures.log(user_id, route, answer.title_ids)
         return json.dumps(body, separators=(",", ":")).encode()
 
     # ------------------------------------------------------------------ health
@@ -250,6 +263,11 @@ class ServingContext:
             "model_version": served.version,
             "degraded": bool(problems),
             "problems": problems,
+            # a refused experiments file changes nothing that is served: reported apart
+            "experiments": {
+                "loaded": [e.name for e in self.experiments.experiments],
+                "error": self.experiments.error,
+            },
         }
 
     # ------------------------------------------------------------------ events

@@ -39,6 +39,9 @@ class ServingSettings(BaseModel):
     # Answers for an unchanged (model, user, k, online row) are memoized this long (0: off),
     # never longer than title_feature_ttl_s (serving/answers.py).
     answer_cache_ttl_s: float = Field(30.0, ge=0)
+    # Exposures (lists served inside an experiment) go to a hidden file in the landing zone,
+    # published for ingestion this often and at shutdown (serving/experiments.py).
+    exposure_rotate_s: float = Field(60.0, gt=0)
     log_level: str = "info"
     access_log: bool = False
 

@@ -202,3 +202,82 @@ def test_guardrail_and_sample_ratio_mismatch_stop_the_experiment() -> None:
     assert result.decision == "stop: sample ratio mismatch"
     assert srm_p_value({"control": 3000, "treatment": 1500}, _one()) < 1e-6
     assert srm_p_value({"control": 1500, "treatment": 1500}, _one()) == pytest.approx(1.0)
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+@pytest.fixture(scope="module")
+def experiment_home(tmp_path_factory: pytest.TempPathFactory):
+    """A small synthetic home through the whole pipeline, with a champion (forced if the
+    gate refused the candidate on so little data: the experiment needs a served model)."""
+    from marquee.config import MarqueeHome
+    from marquee.pipeline import run_assets
+    from marquee.synthetic import GenerationConfig, generate
+    from models.registry import ModelRegistry
+
+    home = MarqueeHome(tmp_path_factory.mktemp("experiments") / "home").ensure()
+    generate(home, GenerationConfig(users=500, titles=200, days=14), progress=False)
+    result = run_assets(home, quiet=True)
+    assert result.success, (result.failed_steps, result.checks_failed)
+    registry = ModelRegistry(home.models)
+    if registry.champion() is None:
+        registry.promote(registry.latest(), {"forced": True, "reasons": ["test: experiment needs a champion"]})
+    return home
+
+
+@pytest.mark.slow
+def test_a_simulated_ab_test_finds_the_stronger_arm_and_reconciles(experiment_home) -> None:
+    from dbt_helpers import query
+
+    from marquee.experiments.demo import NAME, run_experiment_demo
+
+    out = run_experiment_demo(experiment_home, members=300, rounds=3, seed=0)
+    result, sim = out["result"], out["simulation"]
+    primary = next(c for c in result["comparisons"] if c["metric"] == "play_rate")
+    assert primary["ci_high"] < 0, primary  # the weakened treatment loses, significantly
+    assert result["decision"].startswith("stop"), result["decision"]
+    assert result["srm_p_value"] > 0.001
+    assert set(sim.by_arm) == {"control", "treatment"}  # every answer named its arm
+    # Every served list reached the warehouse as impressions, one per title, nothing quarantined.
+    (n,) = query(experiment_home.warehouse, f"select count(*) from staging.stg_events where row_name like 'exp:{NAME}:%'")[0]
+    assert n == sim.exposures
+    (bad,) = query(experiment_home.warehouse, "select count(*) from raw.quarantine where source_file like '%/api/%'")[0]
+    assert bad == 0
+    assert sum(a["users"] for a in result["arms"].values()) == len({s["user_id"] for s in sim.shown})
+    # Every posted play was of a title shown to that member just before: all are attributed.
+    posted = {(e["user_id"], e["title_id"]) for e in sim.events if e["event_type"] == "play_start"}
+    import duckdb
+
+    from marquee.experiments.analysis import attribute_outcomes
+    from marquee.experiments.data import load_experiment_frames
+
+    con = duckdb.connect(str(experiment_home.warehouse), read_only=True)
+    try:
+        exposures, outcomes = load_experiment_frames(con, NAME)
+    finally:
+        con.close()
+    assert attribute_outcomes(exposures, outcomes)["plays"].sum() == len(posted)
+
+
+@pytest.mark.slow
+def test_a_a_tests_through_the_api_find_no_difference(experiment_home, tmp_path) -> None:
+    from marquee.experiments.demo import write_experiment
+    from marquee.experiments.simulator import SimulationConfig, frames_from_log, simulate
+    from marquee.processes import free_port, start_server, stop_server, wait_for_model
+
+    path = write_experiment(experiment_home, "champion", "champion", name="a-a")
+    (experiment,) = load_experiments(path)
+    port, log = free_port(), tmp_path / "serve.log"
+    proc = start_server(experiment_home.root, port, log, {"MARQUEE_EXPERIMENTS": str(path)})
+    significant = []
+    try:
+        wait_for_model(port, proc, log, ready=lambda h: "a-a" in h["experiments"]["loaded"])
+        for seed in (1, 2, 3):
+            sim = simulate(f"http://127.0.0.1:{port}", experiment_home, SimulationConfig(members=300, rounds=2, seed=seed))
+            result = analyse(experiment, attribute_outcomes(*frames_from_log(sim)), seed=seed)
+            primary = next(c for c in result.comparisons if c.metric == "play_rate")
+            significant.append(primary.significant)
+    finally:
+        stop_server(proc)
+    assert sum(significant) <= 1, significant  # at 95 %, three A/A runs: 0 expected, 1 tolerated

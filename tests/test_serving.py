@@ -490,3 +490,22 @@ def test_answer_cache_expires_bounds_and_keys_on_the_online_row(monkeypatch) -> 
         cache.put(i, i)
     assert len(cache) == 2 and cache.get(0) is None and cache.get(2) == 2
     assert answers.AnswerCache(ttl_s=0).get(key) is None
+
+
+def test_a_refused_experiments_file_changes_nothing_that_is_served(tmp_path: Path) -> None:
+    home = MarqueeHome(tmp_path / "home").ensure()
+    bad = tmp_path / "experiments.yaml"
+    bad.write_text(
+        "experiments:\n"
+        "  - name: broken\n    start: 2026-01-01T00:00:00Z\n    stop: 2030-01-01T00:00:00Z\n"
+        "    arms:\n"
+        "      - {name: control, model: champion, traffic: 50}\n"
+        "      - {name: treatment, model: no-such-version, traffic: 50}\n"
+    )
+    with serve(home, tmp_path / "serve.log", MARQUEE_EXPERIMENTS=str(bad)) as server:
+        health = server.wait_for(lambda h: h["experiments"]["error"], "the refusal")
+        assert "model version 'no-such-version' is not in the registry" in health["experiments"]["error"]
+        assert health["experiments"]["loaded"] == []
+        resp = server.get("/recommendations/1", params={"k": 3})
+        assert resp.status_code == 200 and "experiment" not in resp.json()
+        assert "experiments not applied" in server.log.read_text()

@@ -116,4 +116,61 @@ def champion_model(
     )
 
 
-ASSETS = [model_evaluation, champion_model]
+def _experiment_table(result: dict) -> str:
+    lines = ["| arm | users | play_rate | completion_rate | watch_seconds_per_user |", "|---|---:|---:|---:|---:|"]
+    for arm, m in result["arms"].items():
+        lines.append(
+            f"| {arm} | {m['users']} | {m['play_rate']:.4f} | {m['completion_rate']:.4f} | {m['watch_seconds_per_user']:.1f} |"
+        )
+    lines += ["", "| arm | metric | lift | 95% CI | significant |", "|---|---|---:|---|---|"]
+    for c in result["comparisons"]:
+        lines.append(
+            f"| {c['arm']} | {c['metric']} | {c['lift']:+.2%} | [{c['ci_low']:+.2%}, {c['ci_high']:+.2%}] | {c['significant']} |"
+        )
+    return "\n".join(lines)
+
+
+@dg.asset(
+    group_name=GROUP,
+    deps=[dg.AssetKey("stg_events"), dg.AssetKey("stg_titles")],
+    kinds={"python", "duckdb"},
+    owners=["team:ml"],
+    description=(
+        "Online experiments of the experiments file: exposures (impressions the API logged "
+        "with `row = exp:<experiment>:<arm>`) and the plays, completions and watch time that "
+        "followed within 24 h, per arm; lift against the control with 95% bootstrap intervals "
+        "(users resampled), a sample-ratio-mismatch test and the decision (ship / keep running "
+        "/ stop). Written to `reports/experiments/<name>.json`."
+    ),
+)
+def experiment_analysis(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    from marquee.experiments.analysis import analyse, attribute_outcomes
+    from marquee.experiments.config import load_experiments
+    from marquee.experiments.data import load_experiment_frames
+    from marquee.experiments.simulator import write_json
+
+    home = warehouse.marquee_home
+    experiments = load_experiments()
+    results, tables = {}, []
+    for experiment in experiments:
+        with warehouse.connection(read_only=True) as con:
+            exposures, outcomes = load_experiment_frames(con, experiment.name)
+        if exposures.empty:
+            context.log.info(f"experiment {experiment.name}: no exposures yet")
+            continue
+        result = analyse(experiment, attribute_outcomes(exposures, outcomes)).to_dict()
+        results[experiment.name] = result
+        write_json(home.reports / "experiments" / f"{experiment.name}.json", result)
+        tables.append(f"### {experiment.name}: **{result['decision']}**\n\n{_experiment_table(result)}")
+        context.log.info(f"experiment {experiment.name}: {result['decision']}")
+    return dg.MaterializeResult(
+        metadata={
+            "experiments": len(experiments),
+            "analysed": len(results),
+            "decisions": dg.MetadataValue.json({n: r["decision"] for n, r in results.items()}),
+            "results": dg.MetadataValue.md("\n\n".join(tables) or "(no experiment with exposures)"),
+        }
+    )
+
+
+ASSETS = [model_evaluation, champion_model, experiment_analysis]
