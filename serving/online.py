@@ -157,11 +157,11 @@ class TitleFeatureCache:
         self._rows: dict[str, tuple[Any, ...]] = {}
         self._names: tuple[str, ...] | None = None
         self._expires = 0.0
-        self._matrix: tuple[Any, float, Any] | None = None
+        self._matrices: dict[tuple[Any, ...], tuple[float, Any]] = {}
 
     def clear(self) -> None:
         self._rows = {}
-        self._matrix = None
+        self._matrices = {}
 
     def matrix(
         self,
@@ -172,15 +172,19 @@ class TitleFeatureCache:
     ) -> Any:
         """``build(columns)`` over the whole catalogue's title features, kept for ``ttl_s`` per
         (catalogue, names): one read and one conversion per model and expiry instead of one per
-        request. The catalogue object is a loaded model's own, so a new model misses."""
+        request. The catalogue object is a loaded model's own, so a new model misses; the models
+        served at once (champion and experiment arms) each keep their own."""
         key = (id(catalogue), len(catalogue), tuple(names))
         now = time.monotonic()
-        cached = self._matrix
-        if cached is not None and cached[0] == key and now < cached[1]:
-            return cached[2]
+        matrices = self._matrices  # this request's dict, even if another thread replaces it
+        cached = matrices.get(key)
+        if cached is not None and now < cached[0]:
+            return cached[1]
         value = build(reader.title_features([str(t) for t in catalogue]))
         if self.ttl_s > 0:
-            self._matrix = (key, now + self.ttl_s, value)
+            if len(matrices) >= 8:  # a few models at once (champion, experiment arms)
+                matrices = self._matrices = {}
+            matrices[key] = (now + self.ttl_s, value)
         return value
 
     def title_features(self, reader: OnlineFeatureReader, title_ids: Sequence[str]) -> dict[str, list[Any]]:
