@@ -1,7 +1,10 @@
 """Sensors: new landing files trigger ingestion; failed runs raise an alert."""
 
 import hashlib
+import importlib
 import json
+import os
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -66,14 +69,32 @@ def write_alert(home: MarqueeHome, alert: dict) -> Path:
     return path
 
 
+SINK_ENV = "MARQUEE_ALERT_SINK"
+
+
+def alert_sink(env: dict[str, str] | None = None) -> Callable[[MarqueeHome, dict], object]:
+    """The alert sink: ``$MARQUEE_ALERT_SINK`` names one as ``package.module:function``
+    (called with the home and the alert: Slack, PagerDuty, e-mail...); unset, `write_alert`."""
+    spec = (env if env is not None else os.environ).get(SINK_ENV, "").strip()
+    if not spec:
+        return write_alert
+    module, _, name = spec.partition(":")
+    if not module or not name:
+        raise ValueError(f"{SINK_ENV} must look like package.module:function, got {spec!r}")
+    return getattr(importlib.import_module(module), name)
+
+
 @dg.run_failure_sensor(
     name="run_failure_alert_sensor",
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Records every failed run as an alert in $MARQUEE_HOME/reports/alerts.jsonl.",
+    description=(
+        "Records every failed run as an alert: $MARQUEE_HOME/reports/alerts.jsonl by default, "
+        "or the sink named by $MARQUEE_ALERT_SINK (package.module:function)."
+    ),
 )
 def run_failure_alert_sensor(context: dg.RunFailureSensorContext) -> None:
     home = MarqueeHome.from_env()
-    write_alert(
+    alert_sink()(
         home,
         {
             "at": datetime.now(UTC).isoformat(),

@@ -6,11 +6,12 @@ import json
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from marquee.config import MarqueeHome
 from orchestration.jobs import build_jobs
 from orchestration.resources import WarehouseResource
-from orchestration.sensors import build_landing_sensor, write_alert
+from orchestration.sensors import alert_sink, build_landing_sensor, write_alert
 
 
 def _sensor() -> dg.SensorDefinition:
@@ -62,3 +63,19 @@ def test_alert_sink_appends_json_lines(tmp_path: Path) -> None:
     path = write_alert(home, {"run_id": "r2", "error": "bang"})
     rows = [json.loads(line) for line in path.read_text().splitlines()]
     assert [r["run_id"] for r in rows] == ["r1", "r2"]
+
+
+RECEIVED: list[dict] = []
+
+
+def collecting_sink(home: MarqueeHome, alert: dict) -> None:
+    RECEIVED.append(alert)
+
+
+def test_alert_sink_is_pluggable() -> None:
+    assert alert_sink({}) is write_alert
+    sink = alert_sink({"MARQUEE_ALERT_SINK": "test_sensors:collecting_sink"})
+    sink(None, {"run_id": "r3"})
+    assert RECEIVED == [{"run_id": "r3"}]
+    with pytest.raises(ValueError, match="package.module:function"):
+        alert_sink({"MARQUEE_ALERT_SINK": "no-colon"})
