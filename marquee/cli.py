@@ -20,6 +20,8 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     warnings.filterwarnings("ignore", category=UserWarning, module="sqlglot")
     warnings.filterwarnings("ignore", category=DeprecationWarning)
+    # Dagster's notices about beta parameters of the selection parser (`--select 'tag:daily'`)
+    warnings.filterwarnings("ignore", message=".* is currently in beta")
 
 
 def _import_feast_quietly() -> None:
