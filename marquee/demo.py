@@ -7,7 +7,7 @@ import time
 from marquee.config import MarqueeHome
 from marquee.ingestion.ingest import connect
 from marquee.pipeline import run_assets
-from marquee.reporting import layer_counts, quarantine_summary
+from marquee.reporting import layer_counts, metrics_lines, quarantine_summary
 
 
 def run_demo(home: MarqueeHome, progress: bool = True) -> int:
@@ -60,10 +60,7 @@ def _print_evaluation(home: MarqueeHome) -> None:
     protocol = report.get("protocol", {})
     print(f"== evaluation of candidate {report.get('candidate')} on the time hold-out "
           f"(test from {protocol.get('test_start', '?')}, k={report.get('k')})")
-    cols = ("ndcg@10", "precision@10", "recall@10", "map@10", "coverage", "novelty")
-    print("   " + f"{'model':<20}" + "".join(f"{c:>14}" for c in cols))
-    for name, metrics in report.get("models", {}).items():
-        print("   " + f"{name:<20}" + "".join(f"{float(metrics.get(c, float('nan'))):>14.4f}" for c in cols))
+    print("\n".join(metrics_lines(report.get("models", {}))))
     verdict = "PROMOTED" + (" (forced)" if report.get("forced") else "") if report.get("promoted") else "NOT promoted"
     print(f"== promotion: candidate {report.get('candidate')} {verdict}; "
           f"champion before: {report.get('champion')}, now: {report.get('champion_after')}")

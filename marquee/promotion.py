@@ -9,32 +9,19 @@ pointer (atomic), ``models/promotions.jsonl`` and the evaluation report of SPEC 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
 from pathlib import Path
 from typing import Any
 
 from marquee.config import MarqueeHome
+from marquee.reporting import write_report_json
 from models.promotion import PromotionPolicy, decide
 from models.registry import ModelRegistry, RegistryError
-from models.retrieval.artifacts import _jsonable
 
 GATED_ASSETS = ("ranking_model",)
 
 
-def _atomic_json(path: Path, payload: dict[str, Any]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as fh:
-        fh.write(json.dumps(_jsonable(payload), indent=2, allow_nan=False))
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    return path
-
-
 def write_candidate_evaluation(home: MarqueeHome, version: str, evaluation: dict[str, Any]) -> Path:
-    return _atomic_json(home.reports / "evaluations" / f"{version}.json", {"candidate": version, **evaluation})
+    return write_report_json(home.reports / "evaluations" / f"{version}.json", {"candidate": version, **evaluation})
 
 
 def evaluation_report(evaluation: dict[str, Any] | None, decision: dict[str, Any], champion_after: str | None) -> dict[str, Any]:
@@ -96,7 +83,7 @@ def run_promotion(
             record.update(promoted=False, forced=False, reasons=[str(exc), *decision.reasons])
     registry.record_decision(record)
     report = evaluation_report(evaluation, record, registry.champion())
-    _atomic_json(home.reports / "evaluation.json", report)
+    write_report_json(home.reports / "evaluation.json", report)
     return report
 
 

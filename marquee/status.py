@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from marquee.config import MarqueeHome
-from marquee.reporting import last_ingestion
+from marquee.reporting import METRIC_COLUMNS, last_ingestion, metrics_lines
 
 
 def print_status(home: MarqueeHome) -> int:
@@ -44,10 +44,7 @@ def champion_lines(home: MarqueeHome) -> list[str]:
     forced = " (forced)" if record.get("forced") else ""
     lines = [f"champion: {version}, promoted {record.get('promoted_at', '?')}{forced}; "
              f"{len(registry.versions())} versions in the registry"]
-    metrics = ("ndcg@10", "precision@10", "recall@10", "map@10", "coverage")
-    lines.append("   " + f"{'model':<20}" + "".join(f"{m:>14}" for m in metrics))
-    for name, m in models.items():
-        lines.append("   " + f"{name:<20}" + "".join(f"{float(m.get(c, float('nan'))):>14.4f}" for c in metrics))
+    lines += metrics_lines(models, METRIC_COLUMNS[:5])
     return lines
 
 

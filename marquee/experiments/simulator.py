@@ -15,7 +15,6 @@ import json
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import duckdb
 import httpx
@@ -145,9 +144,3 @@ def frames_from_log(log: SimulationLog) -> tuple[pd.DataFrame, pd.DataFrame]:
         columns=["user_id", "title_id", "event_type", "ts", "watch_seconds", "completed"],
     )
     return ex, outcomes
-
-
-def write_json(path: Path, payload: dict) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2, default=str))
-    return path

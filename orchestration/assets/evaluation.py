@@ -147,7 +147,7 @@ def experiment_analysis(context: dg.AssetExecutionContext, warehouse: WarehouseR
     from marquee.experiments.analysis import analyse, attribute_outcomes
     from marquee.experiments.config import load_experiments
     from marquee.experiments.data import load_experiment_frames
-    from marquee.experiments.simulator import write_json
+    from marquee.reporting import write_report_json
 
     home = warehouse.marquee_home
     experiments = load_experiments()
@@ -160,7 +160,7 @@ def experiment_analysis(context: dg.AssetExecutionContext, warehouse: WarehouseR
             continue
         result = analyse(experiment, attribute_outcomes(exposures, outcomes)).to_dict()
         results[experiment.name] = result
-        write_json(home.reports / "experiments" / f"{experiment.name}.json", result)
+        write_report_json(home.reports / "experiments" / f"{experiment.name}.json", result)
         tables.append(f"### {experiment.name}: **{result['decision']}**\n\n{_experiment_table(result)}")
         context.log.info(f"experiment {experiment.name}: {result['decision']}")
     return dg.MaterializeResult(
